@@ -1,0 +1,1 @@
+"""tunesmith: fine-tune, evaluate, compress and serve DeepSeek-family LLMs."""

@@ -1,0 +1,119 @@
+"""Typed config: one dataclass per section. Each field's `help` becomes `tunesmith train --help`.
+
+Field metadata keys understood by the validator in `config/load.py`:
+  help     one line shown in --help
+  choices  allowed values (strings)
+  min/max  inclusive numeric bounds
+  gt       exclusive lower bound
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def opt(default: Any, help: str, **meta: Any) -> Any:
+    """A config field with a default, a help line and optional validation metadata."""
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help, **meta})
+    return field(default=default, metadata={"help": help, **meta})
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = opt(
+        "tiny-deepseek-v3-base",
+        "a preset name (see `tunesmith models`) or a local Hugging Face model directory",
+    )
+    tokenizer: str | None = opt(None, "tokenizer directory; default: the model's, else the shipped one")
+    dtype: str = opt("float32", "weight dtype when loading", choices=["float32", "bfloat16", "float16"])
+    attn_implementation: str = opt("sdpa", "attention kernel", choices=["sdpa", "eager"])
+
+
+@dataclass
+class DataConfig:
+    train: list[str] = opt([], "training files (jsonl, json, csv, parquet)")
+    validation: list[str] = opt([], "validation files; if empty, `val_split` of train is held out")
+    format: str = opt(
+        "auto",
+        "record format",
+        choices=["auto", "alpaca", "messages", "sharegpt", "cqa", "text"],
+    )
+    val_split: float = opt(0.0, "fraction of train held out for validation when `validation` is empty", min=0.0, max=0.5)
+    max_len: int = opt(1024, "maximum tokens per sample", min=8)
+    truncation: str = opt("right", "what to do with samples longer than max_len", choices=["right", "left", "drop"])
+    train_on_prompt: bool = opt(False, "also compute loss on system/user tokens")
+    packing: bool = opt(True, "padding-free packing of samples into rows (no attention across samples)")
+    system_prompt: str | None = opt(None, "system prompt added to conversations that have none")
+    on_error: str = opt("raise", "malformed record: stop with an error, or skip it into rejects.jsonl", choices=["raise", "skip"])
+
+
+@dataclass
+class LoraConfig:
+    r: int = opt(16, "LoRA rank", min=1)
+    alpha: float = opt(32.0, "LoRA alpha (scaling = alpha / r)", gt=0.0)
+    dropout: float = opt(0.05, "LoRA dropout", min=0.0, max=0.9)
+    target_modules: list[str] = opt(["all-linear"], "module names to adapt, or ['all-linear']")
+
+
+@dataclass
+class MethodConfig:
+    name: str = opt("lora", "fine-tuning method", choices=["lora", "full"])
+    lora: LoraConfig = field(default_factory=LoraConfig, metadata={"help": "LoRA settings"})
+
+
+@dataclass
+class TrainConfig:
+    epochs: float = opt(1.0, "passes over the training data (ignored when max_steps > 0)", gt=0.0)
+    max_steps: int = opt(0, "optimizer steps; 0 = derived from epochs", min=0)
+    batch_size: int = opt(8, "samples per micro-batch (unpacked) ", min=1)
+    batch_tokens: int = opt(4096, "tokens per micro-batch when packing", min=8)
+    grad_accum: int = opt(1, "micro-batches per optimizer step (token-weighted loss)", min=1)
+    lr: float = opt(2e-4, "peak learning rate", gt=0.0)
+    weight_decay: float = opt(0.0, "AdamW weight decay", min=0.0)
+    adam_beta1: float = opt(0.9, "AdamW beta1", min=0.0, max=0.999999)
+    adam_beta2: float = opt(0.999, "AdamW beta2", min=0.0, max=0.999999)
+    adam_eps: float = opt(1e-8, "AdamW epsilon", gt=0.0)
+    scheduler: str = opt("cosine", "learning-rate schedule", choices=["cosine", "linear", "constant"])
+    warmup_steps: int = opt(0, "linear warmup steps (overrides warmup_ratio when > 0)", min=0)
+    warmup_ratio: float = opt(0.0, "warmup as a fraction of total steps", min=0.0, max=1.0)
+    max_grad_norm: float = opt(1.0, "gradient clipping norm; 0 disables", min=0.0)
+    precision: str = opt("fp32", "compute precision (bf16 works on CPU)", choices=["fp32", "bf16", "fp16"])
+    gradient_checkpointing: bool = opt(False, "recompute activations in backward to save memory")
+    seed: int = opt(42, "random seed for data order, init and dropout")
+    log_every: int = opt(1, "log metrics every N optimizer steps", min=1)
+    eval_every: int = opt(0, "evaluate every N steps; 0 = only at the end", min=0)
+    save_every: int = opt(0, "checkpoint every N steps; 0 = only the final output", min=0)
+    keep_last: int = opt(2, "checkpoints to keep", min=1)
+    resume: str = opt("none", "'none', 'auto' (last checkpoint in the run dir) or a checkpoint path")
+    early_stopping_patience: int = opt(0, "stop after N evals without improvement; 0 = off", min=0)
+    early_stopping_metric: str = opt("eval_loss", "metric watched for early stopping")
+    early_stopping_mode: str = opt("min", "whether lower or higher is better", choices=["min", "max"])
+    progress: bool = opt(True, "show a progress bar")
+
+
+@dataclass
+class EvalConfig:
+    metrics: list[str] = opt(["loss"], "metrics on the validation split: loss, em")
+    max_new_tokens: int = opt(64, "generation budget for generative metrics", min=1)
+    batch_size: int = opt(16, "samples per generation batch", min=1)
+    max_samples: int = opt(0, "cap on evaluated samples; 0 = all", min=0)
+
+
+@dataclass
+class OutputConfig:
+    dir: str = opt("runs/run", "run directory")
+    overwrite: bool = opt(False, "allow writing into a non-empty run directory without resuming")
+    tensorboard: bool = opt(True, "write TensorBoard events")
+    plot: bool = opt(True, "write loss_curve.png")
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "model and tokenizer"})
+    data: DataConfig = field(default_factory=DataConfig, metadata={"help": "training data"})
+    method: MethodConfig = field(default_factory=MethodConfig, metadata={"help": "fine-tuning method"})
+    train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "optimisation loop"})
+    eval: EvalConfig = field(default_factory=EvalConfig, metadata={"help": "evaluation during training"})
+    output: OutputConfig = field(default_factory=OutputConfig, metadata={"help": "run directory"})
