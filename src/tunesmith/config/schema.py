@@ -26,8 +26,12 @@ class ModelConfig:
         "tiny-deepseek-v3-base",
         "a preset name (see `tunesmith models`) or a local Hugging Face model directory",
     )
-    tokenizer: str | None = opt(None, "tokenizer directory; default: the model's, else the shipped one")
-    dtype: str = opt("float32", "weight dtype when loading", choices=["float32", "bfloat16", "float16"])
+    tokenizer: str | None = opt(
+        None, "tokenizer directory; default: the model's, else the shipped one"
+    )
+    dtype: str = opt(
+        "float32", "weight dtype when loading", choices=["float32", "bfloat16", "float16"]
+    )
     attn_implementation: str = opt("sdpa", "attention kernel", choices=["sdpa", "eager"])
 
 
@@ -40,13 +44,26 @@ class DataConfig:
         "record format",
         choices=["auto", "alpaca", "messages", "sharegpt", "cqa", "text"],
     )
-    val_split: float = opt(0.0, "fraction of train held out for validation when `validation` is empty", min=0.0, max=0.5)
+    val_split: float = opt(
+        0.0,
+        "fraction of train held out for validation when `validation` is empty",
+        min=0.0,
+        max=0.5,
+    )
     max_len: int = opt(1024, "maximum tokens per sample", min=8)
-    truncation: str = opt("right", "what to do with samples longer than max_len", choices=["right", "left", "drop"])
+    truncation: str = opt(
+        "right", "what to do with samples longer than max_len", choices=["right", "left", "drop"]
+    )
     train_on_prompt: bool = opt(False, "also compute loss on system/user tokens")
-    packing: bool = opt(True, "padding-free packing of samples into rows (no attention across samples)")
+    packing: bool = opt(
+        True, "padding-free packing of samples into rows (no attention across samples)"
+    )
     system_prompt: str | None = opt(None, "system prompt added to conversations that have none")
-    on_error: str = opt("raise", "malformed record: stop with an error, or skip it into rejects.jsonl", choices=["raise", "skip"])
+    on_error: str = opt(
+        "raise",
+        "malformed record: stop with an error, or skip it into rejects.jsonl",
+        choices=["raise", "skip"],
+    )
 
 
 @dataclass
@@ -75,21 +92,29 @@ class TrainConfig:
     adam_beta1: float = opt(0.9, "AdamW beta1", min=0.0, max=0.999999)
     adam_beta2: float = opt(0.999, "AdamW beta2", min=0.0, max=0.999999)
     adam_eps: float = opt(1e-8, "AdamW epsilon", gt=0.0)
-    scheduler: str = opt("cosine", "learning-rate schedule", choices=["cosine", "linear", "constant"])
+    scheduler: str = opt(
+        "cosine", "learning-rate schedule", choices=["cosine", "linear", "constant"]
+    )
     warmup_steps: int = opt(0, "linear warmup steps (overrides warmup_ratio when > 0)", min=0)
     warmup_ratio: float = opt(0.0, "warmup as a fraction of total steps", min=0.0, max=1.0)
     max_grad_norm: float = opt(1.0, "gradient clipping norm; 0 disables", min=0.0)
-    precision: str = opt("fp32", "compute precision (bf16 works on CPU)", choices=["fp32", "bf16", "fp16"])
+    precision: str = opt(
+        "fp32", "compute precision (bf16 works on CPU)", choices=["fp32", "bf16", "fp16"]
+    )
     gradient_checkpointing: bool = opt(False, "recompute activations in backward to save memory")
     seed: int = opt(42, "random seed for data order, init and dropout")
     log_every: int = opt(1, "log metrics every N optimizer steps", min=1)
     eval_every: int = opt(0, "evaluate every N steps; 0 = only at the end", min=0)
     save_every: int = opt(0, "checkpoint every N steps; 0 = only the final output", min=0)
     keep_last: int = opt(2, "checkpoints to keep", min=1)
-    resume: str = opt("none", "'none', 'auto' (last checkpoint in the run dir) or a checkpoint path")
+    resume: str = opt(
+        "none", "'none', 'auto' (last checkpoint in the run dir) or a checkpoint path"
+    )
     early_stopping_patience: int = opt(0, "stop after N evals without improvement; 0 = off", min=0)
     early_stopping_metric: str = opt("eval_loss", "metric watched for early stopping")
-    early_stopping_mode: str = opt("min", "whether lower or higher is better", choices=["min", "max"])
+    early_stopping_mode: str = opt(
+        "min", "whether lower or higher is better", choices=["min", "max"]
+    )
     progress: bool = opt(True, "show a progress bar")
 
 
@@ -111,9 +136,15 @@ class OutputConfig:
 
 @dataclass
 class Config:
-    model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "model and tokenizer"})
+    model: ModelConfig = field(
+        default_factory=ModelConfig, metadata={"help": "model and tokenizer"}
+    )
     data: DataConfig = field(default_factory=DataConfig, metadata={"help": "training data"})
-    method: MethodConfig = field(default_factory=MethodConfig, metadata={"help": "fine-tuning method"})
+    method: MethodConfig = field(
+        default_factory=MethodConfig, metadata={"help": "fine-tuning method"}
+    )
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "optimisation loop"})
-    eval: EvalConfig = field(default_factory=EvalConfig, metadata={"help": "evaluation during training"})
+    eval: EvalConfig = field(
+        default_factory=EvalConfig, metadata={"help": "evaluation during training"}
+    )
     output: OutputConfig = field(default_factory=OutputConfig, metadata={"help": "run directory"})

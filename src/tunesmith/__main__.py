@@ -1,0 +1,5 @@
+"""`python -m tunesmith ...` is the `tunesmith` command."""
+
+from tunesmith.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""Attach the fine-tuning method to a model: LoRA through PEFT, or full fine-tuning."""
+
+from __future__ import annotations
+
+import torch
+from peft import LoraConfig as PeftLoraConfig
+from peft import get_peft_model
+from transformers import PreTrainedModel
+
+from tunesmith.config.schema import MethodConfig
+from tunesmith.errors import ConfigError
+
+
+def linear_module_names(model: torch.nn.Module) -> list[str]:
+    """Leaf names of every nn.Linear except the output head (what 'all-linear' adapts)."""
+    head = model.get_output_embeddings()
+    names = {
+        name.rsplit(".", 1)[-1]
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and module is not head
+    }
+    return sorted(names)
+
+
+def attach_method(model: PreTrainedModel, method: MethodConfig) -> torch.nn.Module:
+    """Return the model ready to train with `method`; only its trainable params require grad."""
+    if method.name == "full":
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return model
+    lora = method.lora
+    valid = linear_module_names(model)
+    if lora.target_modules == ["all-linear"]:
+        targets: list[str] | str = valid
+    else:
+        unknown = [m for m in lora.target_modules if m not in valid]
+        if unknown:
+            raise ConfigError(
+                f"method.lora.target_modules: {unknown} not in this model; "
+                f"valid: {', '.join(valid)} (or 'all-linear')"
+            )
+        targets = list(lora.target_modules)
+    peft_cfg = PeftLoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=targets,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, peft_cfg)
+
+
+def trainable_summary(model: torch.nn.Module) -> tuple[int, int]:
+    """(trainable params, total params)."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total

@@ -1,0 +1,178 @@
+"""Load a Config: defaults <- YAML file <- dotted `key=value` overrides, each value checked.
+
+    cfg = load_config("configs/tiny/lora.yaml", ["train.lr=2e-4", "data.train=[a.jsonl]"])
+
+Every problem is a `ConfigError` naming the key, the file (and line) or the override, what
+was expected and what was given; unknown keys suggest the nearest valid key.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunesmith.config.fields import coerce, fields_of, join, show, walk
+from tunesmith.config.schema import Config
+from tunesmith.config.yaml_io import dump_yaml, parse_value, read_yaml
+from tunesmith.errors import ConfigError
+
+Overrides = list[str] | tuple[str, ...] | Mapping[str, Any] | None
+
+
+@dataclass
+class _Source:
+    """Where values come from, for error messages: a file (with lines), an override, a dict."""
+
+    name: str = ""
+    lines: dict[str, int] = field(default_factory=dict)
+    raw: dict[str, str] = field(default_factory=dict)
+
+    def where(self, key: str) -> str:
+        if not self.name:
+            return ""
+        line = self.lines.get(key)
+        return f" (in {self.name}, line {line})" if line else f" (in {self.name})"
+
+
+def _suggest(name: str, cls: type, prefix: str) -> str:
+    elsewhere = [k for k, _ in walk(Config) if k.rsplit(".", 1)[-1] == name]
+    if elsewhere:  # right key, wrong section
+        return f"; did you mean '{elsewhere[0]}'?"
+    valid = list(fields_of(cls))
+    close = difflib.get_close_matches(name, valid, n=1)
+    if close:
+        return f"; did you mean '{join(prefix, close[0])}'?"
+    under = f" under '{prefix}'" if prefix else ""
+    return f"; valid keys{under}: {', '.join(valid)}"
+
+
+def _set(obj: Any, parts: list[str], value: Any, src: _Source, prefix: str = "") -> None:
+    """Set the dotted path `parts` below `obj` (a config dataclass at `prefix`) to `value`."""
+    name, rest = parts[0], parts[1:]
+    key = join(prefix, name)
+    infos = fields_of(type(obj))
+    if name not in infos:
+        suggestion = _suggest(name, type(obj), prefix)
+        raise ConfigError(f"unknown config key '{key}'{src.where(key)}{suggestion}")
+    info = infos[name]
+    if info.is_section:
+        if rest:
+            _set(getattr(obj, name), rest, value, src, key)
+        else:
+            _merge(getattr(obj, name), value, src, key)
+        return
+    if rest:
+        full = join(key, ".".join(rest))
+        raise ConfigError(
+            f"unknown config key '{full}'{src.where(full)}; '{key}' is a setting, not a section"
+        )
+    setattr(obj, name, coerce(value, info, key, src.where(key), src.raw.get(key)))
+
+
+def _merge(obj: Any, data: Any, src: _Source, prefix: str = "") -> None:
+    """Merge a mapping (YAML section) onto the config dataclass `obj` at `prefix`."""
+    if data is None:  # `train:` with nothing under it
+        return
+    if not isinstance(data, Mapping):
+        if not prefix:
+            sections = ", ".join(fields_of(type(obj)))
+            raise ConfigError(
+                f"{src.name or 'config'}: expected a mapping of sections ({sections}), "
+                f"got {show(data)}"
+            )
+        raise ConfigError(
+            f"{prefix}: expected a mapping of settings, got {show(data)}{src.where(prefix)}"
+        )
+    for k, v in data.items():
+        _set(obj, str(k).split("."), v, src, prefix)
+
+
+def split_override(text: str) -> tuple[str, str]:
+    """`'train.lr=2e-4'` -> `('train.lr', '2e-4')`; anything without `key=` is a ConfigError."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"malformed override {text!r}: expected key=value, e.g. train.lr=2e-4")
+    return key, value.strip()
+
+
+def apply_overrides(cfg: Config | Mapping[str, Any], overrides: Overrides) -> Any:
+    """A copy of `cfg` with overrides applied: `['train.lr=2e-4']` or `{'train.lr': 2e-4}`.
+
+    Given a Config, returns a Config; given a (nested) dict, returns the full nested dict.
+    """
+    if isinstance(cfg, Mapping):
+        return config_to_dict(apply_overrides(config_from_dict(cfg, check=False), overrides))
+    cfg = copy.deepcopy(cfg)
+    if not overrides:
+        return cfg
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    if isinstance(overrides, Mapping):
+        for key, value in overrides.items():
+            _set(cfg, str(key).split("."), value, _Source(f"override {key!r}"))
+        return cfg
+    for text in overrides:
+        key, raw = split_override(text)
+        _set(cfg, key.split("."), parse_value(raw), _Source(f"override {text!r}", raw={key: raw}))
+    return cfg
+
+
+def check_config(cfg: Config) -> None:
+    """Cross-field checks: settings that would otherwise silently do nothing."""
+    has_val = bool(cfg.data.validation) or cfg.data.val_split > 0
+    if cfg.data.validation and cfg.data.val_split > 0:
+        raise ConfigError(
+            f"data.val_split={cfg.data.val_split} has no effect when data.validation is set; "
+            "set one of them"
+        )
+    for key, value in (
+        ("train.eval_every", cfg.train.eval_every),
+        ("train.early_stopping_patience", cfg.train.early_stopping_patience),
+    ):
+        if value > 0 and not has_val:
+            raise ConfigError(
+                f"{key}={value} needs validation data: set data.validation or data.val_split"
+            )
+
+
+def config_from_dict(data: Mapping[str, Any] | None, *, check: bool = True) -> Config:
+    """A Config from nested sections (`{'train': {'lr': 1e-4}}`) or dotted keys, over defaults."""
+    cfg = Config()
+    _merge(cfg, data, _Source())
+    if check:
+        check_config(cfg)
+    return cfg
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    """Nested plain dict (sections -> keys -> values); `config_from_dict` inverts it."""
+    return dataclasses.asdict(cfg)
+
+
+def config_to_yaml(cfg: Config) -> str:
+    return dump_yaml(config_to_dict(cfg))
+
+
+def save_config(cfg: Config, path: str | Path) -> Path:
+    """Write `cfg` as YAML; `load_config(path)` gives back an equal Config."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(config_to_yaml(cfg), encoding="utf-8")
+    return path
+
+
+def load_config(path: str | Path | None, overrides: Overrides = None) -> Config:
+    """Defaults, then the YAML file at `path` (if any), then `overrides`; validated."""
+    cfg = Config()
+    if path is not None:
+        doc = read_yaml(path)
+        _merge(cfg, doc.data, _Source(str(path), doc.lines, doc.raw))
+    cfg = apply_overrides(cfg, overrides)
+    check_config(cfg)
+    return cfg

@@ -1,0 +1,191 @@
+"""Record-level checks shared by the format converters.
+
+Every check raises `Invalid`, which carries a short `reason` code (used to count and file
+rejects) plus the message / field / expectation. The loader turns it into a `DataError`
+that names the file and line: "train.jsonl:7: field 'output': empty text (expected ...)".
+
+Conversation rules (enforced by `check_turns`), chosen for the DeepSeek chat template,
+which renders strictly alternating user / assistant turns after one optional system prompt:
+
+- a system message may only come first;
+- the first non-system message is a user message;
+- user and assistant alternate: two consecutive turns of the same role are rejected
+  (merge them upstream; silently merging would change what the model is trained on);
+- there is at least one assistant turn, and the last turn is an assistant turn
+  (a trailing user turn has no reply to learn from).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tunesmith.data.types import Message
+
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+
+
+class Invalid(Exception):
+    """A record failed a check; the loader adds file and line."""
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        field: str | None = None,
+        expected: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason, self.message, self.field, self.expected = reason, message, field, expected
+
+
+def type_name(value: Any) -> str:
+    """JSON-flavoured name of a value's type, for "got ..." messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def require_str(record: dict, key: str, prefix: str = "", *, non_empty: bool = True) -> str:
+    """`record[key]` as a string; missing, non-string or (if `non_empty`) blank is Invalid."""
+    name = prefix + key
+    if key not in record:
+        raise Invalid("missing_field", "missing required field", field=name, expected="a string")
+    value = record[key]
+    if not isinstance(value, str):
+        raise Invalid(
+            "wrong_type", f"wrong type: got {type_name(value)}", field=name, expected="a string"
+        )
+    if non_empty and not value.strip():
+        raise Invalid(
+            "empty_text", "empty or whitespace-only text", field=name, expected="non-empty text"
+        )
+    return value
+
+
+def optional_str(record: dict, key: str, prefix: str = "") -> str | None:
+    """`record[key]` if present and not blank; None (or "", whitespace) means absent."""
+    value = record.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Invalid(
+            "wrong_type",
+            f"wrong type: got {type_name(value)}",
+            field=prefix + key,
+            expected="a string or null",
+        )
+    return value if value.strip() else None
+
+
+def require_list(record: dict, key: str) -> list:
+    """`record[key]` as a list of objects."""
+    if key not in record:
+        raise Invalid("missing_field", "missing required field", field=key, expected="a list")
+    value = record[key]
+    if not isinstance(value, list):
+        raise Invalid(
+            "wrong_type", f"wrong type: got {type_name(value)}", field=key, expected="a list"
+        )
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise Invalid(
+                "wrong_type",
+                f"wrong type: got {type_name(item)}",
+                field=f"{key}[{i}]",
+                expected="an object",
+            )
+    return value
+
+
+def split_think(text: str, field: str) -> tuple[str | None, str]:
+    """Split a leading `<think>...</think>` block off assistant text.
+
+    Returns (reasoning, content): reasoning is the stripped text inside the block (None when
+    there is no block or it is empty), content the text after `</think>` with leading
+    whitespace removed. Text without a leading block comes back unchanged.
+    """
+    body = text.lstrip()
+    if not body.startswith(THINK_OPEN):
+        return None, text
+    end = body.find(THINK_CLOSE)
+    if end < 0:
+        raise Invalid(
+            "unclosed_think",
+            "unclosed <think> block",
+            field=field,
+            expected=f"a closed {THINK_CLOSE}",
+        )
+    reasoning = body[len(THINK_OPEN) : end].strip()
+    content = body[end + len(THINK_CLOSE) :].lstrip()
+    return reasoning or None, content
+
+
+def assistant_message(text: str, field: str, reasoning: str | None = None) -> Message:
+    """An assistant Message from raw text: split <think>, explicit `reasoning` wins.
+
+    With an explicit `reasoning`, a leading <think> block is still removed from the content
+    (it would otherwise be trained on twice).
+    """
+    think, content = split_think(text, field)
+    if not content.strip():
+        raise Invalid(
+            "empty_text",
+            "assistant answer is empty" + (" after the </think> block" if think else ""),
+            field=field,
+            expected="non-empty text",
+        )
+    return Message("assistant", content, reasoning if reasoning is not None else think)
+
+
+def check_turns(messages: list[Message], list_field: str, role_key: str) -> None:
+    """Enforce the conversation rules in the module docstring on normalised messages."""
+    expected_order = "user and assistant turns to alternate, after one optional system message"
+    if not messages:
+        raise Invalid(
+            "no_assistant", "empty conversation", field=list_field, expected="at least one turn"
+        )
+    for i, msg in enumerate(messages):
+        field = f"{list_field}[{i}].{role_key}"
+        if msg.role == "system":
+            if i > 0:
+                raise Invalid(
+                    "bad_order",
+                    f"system message at position {i}; only the first message may be system",
+                    field=field,
+                    expected=expected_order,
+                )
+            continue
+        previous = messages[i - 1].role if i > 0 else "system"
+        if previous == "system" and msg.role != "user":
+            raise Invalid(
+                "bad_order",
+                f"conversation starts with '{msg.role}'",
+                field=field,
+                expected="the first turn (after an optional system message) to be user",
+            )
+        if previous == msg.role:
+            raise Invalid(
+                "consecutive_roles",
+                f"two consecutive '{msg.role}' turns at positions {i - 1} and {i};"
+                " the DeepSeek chat template needs alternation, merge them",
+                field=field,
+                expected=expected_order,
+            )
+    if not any(m.role == "assistant" for m in messages):
+        raise Invalid(
+            "no_assistant",
+            "conversation has no assistant turn",
+            field=list_field,
+            expected="at least one assistant message",
+        )
+    if messages[-1].role != "assistant":
+        raise Invalid(
+            "trailing_user",
+            "conversation ends with a user turn that has no reply",
+            field=f"{list_field}[{len(messages) - 1}].{role_key}",
+            expected="the last turn to be assistant",
+        )

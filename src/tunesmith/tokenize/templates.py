@@ -1,0 +1,179 @@
+"""DeepSeek-R1 chat format: special tokens, the Jinja chat template and its Python twin.
+
+Rendering of a conversation:
+
+    {bos}{system contents joined by "\\n\\n"}<｜User｜>{user}<｜Assistant｜>{answer}<｜end▁of▁sentence｜>...
+
+The last assistant turn renders its reasoning as `<think>\\n{reasoning}\\n</think>\\n\\n{content}`.
+Earlier assistant turns (history) drop their reasoning, as R1's official template does; an inline
+`<think>…</think>` in their content is cut at the last `</think>` (and the newlines after it).
+A plain text sample renders as `{bos}{text}{eos}`.
+
+`CHAT_TEMPLATE` (stored in the shipped tokenizer_config.json, for `apply_chat_template`) and
+`render_segments` (used for training, with a trainable flag per segment) produce the same string;
+tests/unit/tokenize pins that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from tunesmith.data.types import Conversation, Message
+from tunesmith.errors import ConfigError
+
+BOS = "<｜begin▁of▁sentence｜>"
+EOS = "<｜end▁of▁sentence｜>"
+PAD = "<｜▁pad▁｜>"
+USER = "<｜User｜>"
+ASSISTANT = "<｜Assistant｜>"
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+
+# Order fixes the ids of the shipped tokenizer: bos 0, eos 1, pad 2, User 3, Assistant 4, ...
+SPECIAL_TOKENS = (BOS, EOS, PAD, USER, ASSISTANT, THINK_OPEN, THINK_CLOSE)
+# Tokens skip_special_tokens removes. As in DeepSeek-R1, the role markers and <think> tags are
+# added tokens (single ids) that decoding keeps.
+SKIPPED_ON_DECODE = (BOS, EOS, PAD)
+
+CHAT_TEMPLATE = """\
+{%- set ns = namespace(system='', has_system=false, last_assistant=-1) -%}
+{%- for message in messages -%}
+  {%- if message['role'] == 'system' -%}
+    {%- if ns.has_system -%}
+      {%- set ns.system = ns.system + '\\n\\n' + message['content'] -%}
+    {%- else -%}
+      {%- set ns.system = message['content'] -%}
+      {%- set ns.has_system = true -%}
+    {%- endif -%}
+  {%- elif message['role'] == 'assistant' -%}
+    {%- set ns.last_assistant = loop.index0 -%}
+  {%- elif message['role'] != 'user' -%}
+    {{- raise_exception("unsupported role '" + message['role'] + "' (expected system, user or assistant)") -}}
+  {%- endif -%}
+{%- endfor -%}
+{{- bos_token + ns.system -}}
+{%- for message in messages -%}
+  {%- if message['role'] == 'user' -%}
+    {{- '<｜User｜>' + message['content'] -}}
+  {%- elif message['role'] == 'assistant' -%}
+    {%- set content = message['content'] if message['content'] is not none else '' -%}
+    {%- if loop.index0 < ns.last_assistant -%}
+      {%- if '</think>' in content -%}
+        {%- set content = content.split('</think>')[-1].lstrip() -%}
+      {%- endif -%}
+    {%- elif message.get('reasoning_content') is not none -%}
+      {%- set content = '<think>\\n' + message['reasoning_content'] + '\\n</think>\\n\\n' + content -%}
+    {%- endif -%}
+    {{- '<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>' -}}
+  {%- endif -%}
+{%- endfor -%}
+{%- if add_generation_prompt -%}
+  {{- '<｜Assistant｜>' -}}
+{%- endif -%}
+"""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of the rendered sample; `trainable` pieces get loss by default."""
+
+    text: str
+    trainable: bool
+
+
+def assistant_text(message: Message, *, history: bool) -> str:
+    """What an assistant turn renders between `<｜Assistant｜>` and `<｜end▁of▁sentence｜>`."""
+    if history:
+        content = message.content
+        if THINK_CLOSE in content:
+            content = content.split(THINK_CLOSE)[-1].lstrip()
+        return content
+    if message.reasoning is not None:
+        return f"{THINK_OPEN}\n{message.reasoning}\n{THINK_CLOSE}\n\n{message.content}"
+    return message.content
+
+
+def render_segments(conv: Conversation, add_generation_prompt: bool = False) -> list[Segment]:
+    """The sample as segments; the first is always the bos token alone (never trained).
+
+    Each assistant turn gives a `<｜Assistant｜>` prompt segment and a trainable segment of its
+    rendered text plus the closing eos. Every segment boundary touches a special token, so
+    tokenizing segment by segment gives the same ids as tokenizing the whole string.
+    """
+    if conv.is_text:
+        return [Segment(BOS, False), Segment(conv.text + EOS, True)]
+    for m in conv.messages:
+        if m.role not in ("system", "user", "assistant"):
+            raise ValueError(f"unsupported role '{m.role}' (expected system, user or assistant)")
+    last_assistant = max((i for i, m in enumerate(conv.messages) if m.role == "assistant"), default=-1)
+    system = "\n\n".join(m.content for m in conv.messages if m.role == "system")
+    segments = [Segment(BOS, False)]
+    if system:
+        segments.append(Segment(system, False))
+    for i, m in enumerate(conv.messages):
+        if m.role == "user":
+            segments.append(Segment(USER + m.content, False))
+        elif m.role == "assistant":
+            segments.append(Segment(ASSISTANT, False))
+            segments.append(Segment(assistant_text(m, history=i < last_assistant) + EOS, True))
+    if add_generation_prompt:
+        segments.append(Segment(ASSISTANT, False))
+    return segments
+
+
+def render(conv: Conversation, add_generation_prompt: bool = False) -> str:
+    """The whole sample as one string (what the tokenizer's chat template renders too)."""
+    return "".join(s.text for s in render_segments(conv, add_generation_prompt))
+
+
+def render_prompt(conv: Conversation, add_generation_prompt: bool = True) -> str:
+    """Every turn before the last assistant one, for generating that turn at eval time.
+
+    A conversation without an assistant turn renders whole. Text samples have no prompt.
+    """
+    if conv.is_text:
+        raise ValueError(f"{conv.source or 'sample'}: a text sample has no prompt to render")
+    roles = [m.role for m in conv.messages]
+    cut = len(roles) - roles[::-1].index("assistant") - 1 if "assistant" in roles else len(roles)
+    head = Conversation(messages=conv.messages[:cut], source=conv.source, meta=conv.meta)
+    return render(head, add_generation_prompt)
+
+
+def to_chat_messages(conv: Conversation) -> list[dict[str, str]]:
+    """OpenAI-style dicts (`reasoning_content` on assistant turns that have reasoning)."""
+    out: list[dict[str, str]] = []
+    for m in conv.messages:
+        d = {"role": m.role, "content": m.content}
+        if m.reasoning is not None:
+            d["reasoning_content"] = m.reasoning
+        out.append(d)
+    return out
+
+
+def shipped_tokenizer_dir() -> Path:
+    """The byte-level BPE tokenizer the package ships (built by scripts/build_tokenizer.py)."""
+    return Path(str(resources.files("tunesmith") / "assets" / "tokenizer"))
+
+
+def load_tokenizer(path: str | Path | None = None) -> PreTrainedTokenizerBase:
+    """Load a fast tokenizer from a local directory (None: the shipped one), never the network.
+
+    The markers a rendered sample contains outside trainable text must each be one id: the
+    loss mask's boundaries rely on it.
+    """
+    directory = shipped_tokenizer_dir() if path is None else Path(path)
+    if not (directory / "tokenizer.json").is_file():
+        raise ConfigError(f"tokenizer: '{directory}' has no tokenizer.json")
+    tok = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+    vocab = tok.get_vocab()
+    missing = [t for t in (BOS, EOS, USER, ASSISTANT) if t not in vocab]
+    if missing:
+        raise ConfigError(
+            f"tokenizer: '{directory}' lacks the DeepSeek-R1 tokens {missing} "
+            "(expected each as one added token)"
+        )
+    return tok

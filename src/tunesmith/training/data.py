@@ -1,0 +1,107 @@
+"""From the data section of the config to encoded train / validation samples, with counts."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import PreTrainedTokenizerBase
+
+from tunesmith.config.schema import DataConfig
+from tunesmith.data.load import load_conversations
+from tunesmith.data.types import Conversation
+from tunesmith.errors import ConfigError
+from tunesmith.tokenize.masking import encode_conversation
+from tunesmith.tokenize.packing import Sample
+
+
+@dataclass
+class EncodeStats:
+    records: int = 0
+    kept: int = 0
+    truncated: int = 0
+    dropped_too_long: int = 0
+    dropped_no_target: int = 0
+    rejected: int = 0
+    tokens: int = 0
+    target_tokens: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Splits:
+    train: list[Sample]
+    validation: list[Sample]
+    val_conversations: list[Conversation]
+    stats: dict[str, EncodeStats] = field(default_factory=dict)
+
+
+def encode_all(
+    convs: list[Conversation], tok: PreTrainedTokenizerBase, cfg: DataConfig, stats: EncodeStats
+) -> tuple[list[Sample], list[Conversation]]:
+    """Encode conversations; return samples and the conversations they came from."""
+    samples: list[Sample] = []
+    kept: list[Conversation] = []
+    for conv in convs:
+        stats.records += 1
+        enc = encode_conversation(
+            tok, conv, cfg.max_len, train_on_prompt=cfg.train_on_prompt, truncation=cfg.truncation
+        )
+        if enc is None:
+            if cfg.truncation == "drop" and _too_long(tok, conv, cfg):
+                stats.dropped_too_long += 1
+            else:
+                stats.dropped_no_target += 1
+            continue
+        sample = Sample.from_labels(enc.input_ids, enc.labels)
+        stats.kept += 1
+        stats.truncated += int(enc.truncated)
+        stats.tokens += len(sample.input_ids)
+        stats.target_tokens += sample.n_targets
+        samples.append(sample)
+        kept.append(conv)
+    return samples, kept
+
+
+def _too_long(tok: PreTrainedTokenizerBase, conv: Conversation, cfg: DataConfig) -> bool:
+    enc = encode_conversation(tok, conv, 10**9, train_on_prompt=cfg.train_on_prompt)
+    return enc is not None and len(enc.input_ids) > cfg.max_len
+
+
+def build_splits(
+    cfg: DataConfig, tok: PreTrainedTokenizerBase, *, seed: int, rejects_dir: Path
+) -> Splits:
+    if not cfg.train:
+        raise ConfigError("data.train: no training files given (expected a list of paths)")
+    common = {"fmt": cfg.format, "on_error": cfg.on_error, "system_prompt": cfg.system_prompt}
+    train = load_conversations(cfg.train, rejects_path=rejects_dir / "rejects.jsonl", **common)
+    train_convs = train.conversations
+    if cfg.validation:
+        val = load_conversations(
+            cfg.validation, rejects_path=rejects_dir / "rejects_validation.jsonl", **common
+        )
+        val_convs, val_rejected = val.conversations, val.rejected
+    else:
+        val_convs, val_rejected = [], 0
+        if cfg.val_split > 0:
+            order = list(range(len(train_convs)))
+            random.Random(seed).shuffle(order)
+            n_val = max(1, int(round(cfg.val_split * len(order))))
+            held = set(order[:n_val])
+            val_convs = [c for i, c in enumerate(train_convs) if i in held]
+            train_convs = [c for i, c in enumerate(train_convs) if i not in held]
+    stats = {
+        "train": EncodeStats(rejected=train.rejected),
+        "validation": EncodeStats(rejected=val_rejected),
+    }
+    train_samples, _ = encode_all(train_convs, tok, cfg, stats["train"])
+    val_samples, val_kept = encode_all(val_convs, tok, cfg, stats["validation"])
+    if not train_samples:
+        raise ConfigError(
+            f"data.train: no usable training samples in {cfg.train} "
+            f"(records={stats['train'].records}, dropped={stats['train'].as_dict()})"
+        )
+    return Splits(train_samples, val_samples, val_kept, stats)

@@ -1,0 +1,238 @@
+"""The training recipe, top to bottom: config in, run directory out.
+
+setup      run dir, seed, accelerator, model + method, data, optimizer, schedule
+resume     weights, optimizer, schedule, RNG and data position from a checkpoint
+loop       grad_accum micro-batches -> one token-weighted step -> log / eval / save
+finish     adapter or full model + tokenizer, metrics, loss curve, summary
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from tunesmith.adapters.peft_setup import attach_method, trainable_summary
+from tunesmith.config.load import save_config
+from tunesmith.config.schema import Config
+from tunesmith.errors import ConfigError
+from tunesmith.models.load import load_model_and_tokenizer
+from tunesmith.tokenize.collate import collate_packed, collate_padded
+from tunesmith.tokenize.packing import Sample, plan_batches
+from tunesmith.training.checkpoint import load_checkpoint, save_checkpoint
+from tunesmith.training.data import build_splits
+from tunesmith.training.evaluate import METRICS, evaluate
+from tunesmith.training.logging import MetricsLogger, plot_loss_curve
+from tunesmith.training.loss import count_targets, forward_loss_sum
+from tunesmith.training.optim import build_optimizer, build_scheduler
+from tunesmith.training.output import save_final
+from tunesmith.training.progress import TrainProgress
+from tunesmith.training.run_dir import checkpoints_dir, prepare_run_dir
+from tunesmith.training.state import TrainState
+
+MIXED_PRECISION = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
+
+
+def _check(cfg: Config) -> None:
+    unknown = [m for m in cfg.eval.metrics if m not in METRICS]
+    if unknown:
+        raise ConfigError(f"eval.metrics: unknown {unknown}; valid: {', '.join(METRICS)}")
+    if cfg.train.precision == "fp16" and not torch.cuda.is_available():
+        raise ConfigError("train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on CPU")
+
+
+class BatchStream:
+    """Micro-batches in a fixed order per (seed, epoch); its position is part of TrainState."""
+
+    def __init__(self, samples: list[Sample], cfg: Config, pad_id: int) -> None:
+        self.samples, self.cfg, self.pad_id = samples, cfg, pad_id
+
+    def plan(self, epoch: int) -> list[list[int]]:
+        t, d = self.cfg.train, self.cfg.data
+        return plan_batches(
+            self.samples,
+            packing=d.packing,
+            batch_tokens=t.batch_tokens,
+            batch_size=t.batch_size,
+            seed=t.seed + epoch,
+        )
+
+    def next(self, state: TrainState) -> dict[str, torch.Tensor]:
+        plan = self.plan(state.epoch)
+        if state.batch_in_epoch >= len(plan):
+            state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+            plan = self.plan(state.epoch)
+        group = [self.samples[i] for i in plan[state.batch_in_epoch]]
+        state.batch_in_epoch += 1
+        if self.cfg.data.packing:
+            return collate_packed(group)
+        return collate_padded(group, self.pad_id)
+
+
+def train(cfg: Config) -> Path:
+    """Fine-tune as `cfg` says; return the run directory."""
+    _check(cfg)
+    t = cfg.train
+    run_dir, resume_from = prepare_run_dir(cfg)
+    save_config(cfg, run_dir / "config.yaml")
+    set_seed(t.seed)
+    accelerator = Accelerator(
+        mixed_precision=MIXED_PRECISION[t.precision], cpu=not torch.cuda.is_available()
+    )
+
+    # -- model and method
+    model, tok = load_model_and_tokenizer(cfg.model, seed=t.seed)
+    if t.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model = attach_method(model, cfg.method)
+    n_trainable, n_total = trainable_summary(model)
+    accelerator.print(
+        f"method={cfg.method.name}: {n_trainable:,} trainable of {n_total:,} params "
+        f"({100 * n_trainable / n_total:.2f}%)"
+    )
+
+    # -- data
+    splits = build_splits(cfg.data, tok, seed=t.seed, rejects_dir=run_dir)
+    stream = BatchStream(splits.train, cfg, tok.pad_token_id)
+    micro_per_epoch = len(stream.plan(0))
+    steps_per_epoch = max(1, math.ceil(micro_per_epoch / t.grad_accum))
+    total_steps = t.max_steps or max(1, math.ceil(t.epochs * steps_per_epoch))
+
+    # -- optimisation
+    optimizer = build_optimizer(model, t)
+    scheduler = build_scheduler(optimizer, t, total_steps)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    state = TrainState()
+    if resume_from is not None:
+        state = load_checkpoint(resume_from, model=model, optimizer=optimizer, scheduler=scheduler)
+        accelerator.print(f"resumed from {resume_from} at step {state.step}")
+    logger = MetricsLogger(run_dir, tensorboard=cfg.output.tensorboard, resume_step=state.step)
+
+    def run_eval() -> dict[str, float]:
+        if not splits.validation:
+            return {}
+        return evaluate(
+            model, tok, splits.validation, splits.val_conversations, cfg.eval, t.batch_tokens
+        )
+
+    # -- loop
+    model.train()
+    started = time.perf_counter()
+    start_step, start_tokens = state.step, state.tokens_seen
+    stopped_early = False
+    with TrainProgress(total_steps, state.step, enabled=t.progress) as progress:
+        while state.step < total_steps:
+            step_started = time.perf_counter()
+            window = [stream.next(state) for _ in range(t.grad_accum)]
+            n_targets = max(1, sum(count_targets(b) for b in window))
+            loss_sum = 0.0
+            for batch in window:
+                with accelerator.autocast():
+                    loss = forward_loss_sum(model, batch)
+                accelerator.backward(loss / n_targets)
+                loss_sum += float(loss)
+                state.tokens_seen += int(batch["input_ids"].numel())
+                if "attention_mask" in batch:  # count real tokens only
+                    pads = int((batch["attention_mask"] == 0).sum())
+                    state.tokens_seen -= pads
+            grad_norm = _clip(accelerator, model, t.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state.step += 1
+
+            elapsed = time.perf_counter() - started
+            tok_per_s = (state.tokens_seen - start_tokens) / max(elapsed, 1e-9)
+            record = {
+                "step": state.step,
+                "epoch": state.epoch,
+                "loss": loss_sum / n_targets,
+                "lr": scheduler.get_last_lr()[0],
+                "grad_norm": grad_norm,
+                "tokens": state.tokens_seen,
+                "tokens_per_s": tok_per_s,
+                "step_seconds": time.perf_counter() - step_started,
+            }
+            last = state.step == total_steps
+            evals: dict[str, float] = {}
+            if (t.eval_every and state.step % t.eval_every == 0) or last:
+                evals = run_eval()
+                record.update(evals)
+                if evals:
+                    state.history.append({"step": state.step, **evals})
+                    stopped_early = _early_stop(state, evals, cfg)
+            if state.step % t.log_every == 0 or last or evals:
+                logger.log(record)
+            progress.update(state.step, record)
+            if t.save_every and state.step % t.save_every == 0 and not last:
+                save_checkpoint(
+                    checkpoints_dir(run_dir),
+                    model=accelerator.unwrap_model(model),
+                    optimizer=optimizer,
+                    scheduler=scheduler,
+                    state=state,
+                    keep_last=t.keep_last,
+                )
+            if stopped_early:
+                accelerator.print(
+                    f"early stop at step {state.step}: no better {t.early_stopping_metric} "
+                    f"in {t.early_stopping_patience} evaluations"
+                )
+                break
+
+    # -- finish
+    logger.close()
+    train_seconds = time.perf_counter() - started
+    out_dir = save_final(accelerator.unwrap_model(model), tok, cfg, run_dir)
+    if cfg.output.plot:
+        plot_loss_curve(logger.records(), run_dir / "loss_curve.png")
+    summary = {
+        "run_dir": str(run_dir),
+        "output": str(out_dir),
+        "method": cfg.method.name,
+        "steps": state.step,
+        "total_steps": total_steps,
+        "stopped_early": stopped_early,
+        "train_seconds": train_seconds,
+        "tokens_per_s": (state.tokens_seen - start_tokens) / max(train_seconds, 1e-9),
+        "steps_this_process": state.step - start_step,
+        "trainable_params": n_trainable,
+        "total_params": n_total,
+        "data": {k: v.as_dict() for k, v in splits.stats.items()},
+        "final": state.history[-1] if state.history else {},
+    }
+    (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    return run_dir
+
+
+def _clip(accelerator: Accelerator, model: torch.nn.Module, max_norm: float) -> float:
+    params = [p for p in model.parameters() if p.grad is not None]
+    if max_norm > 0:
+        return float(accelerator.clip_grad_norm_(params, max_norm))
+    return float(torch.nn.utils.get_total_norm([p.grad for p in params]))
+
+
+def _early_stop(state: TrainState, evals: dict[str, float], cfg: Config) -> bool:
+    """Update best metric bookkeeping; True when patience is exhausted."""
+    t = cfg.train
+    if not t.early_stopping_patience:
+        return False
+    name = t.early_stopping_metric
+    if name not in evals:
+        raise ConfigError(
+            f"train.early_stopping_metric: '{name}' is not computed; available: {', '.join(evals)}"
+        )
+    value = evals[name]
+    better = state.best_metric is None or (
+        value < state.best_metric if t.early_stopping_mode == "min" else value > state.best_metric
+    )
+    if better:
+        state.best_metric, state.evals_without_improvement = value, 0
+    else:
+        state.evals_without_improvement += 1
+    return state.evals_without_improvement >= t.early_stopping_patience

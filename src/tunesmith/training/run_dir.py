@@ -1,0 +1,56 @@
+"""The run directory: what may be written into it, and which checkpoint to resume from."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from tunesmith.config.schema import Config
+from tunesmith.errors import ConfigError
+from tunesmith.training.checkpoint import list_checkpoints
+
+OUTPUTS = (
+    "metrics.jsonl",
+    "checkpoints",
+    "tensorboard",
+    "adapter",
+    "model",
+    "base",
+    "loss_curve.png",
+)
+
+
+def checkpoints_dir(run_dir: Path) -> Path:
+    return run_dir / "checkpoints"
+
+
+def prepare_run_dir(cfg: Config) -> tuple[Path, Path | None]:
+    """Create the run dir; return it and the checkpoint to resume from (None: fresh start)."""
+    run_dir = Path(cfg.output.dir)
+    resume = cfg.train.resume
+    ckpt: Path | None = None
+    if resume == "auto":
+        found = list_checkpoints(checkpoints_dir(run_dir))
+        ckpt = found[-1] if found else None
+    elif resume != "none":
+        ckpt = Path(resume)
+        if not (ckpt / "state.json").is_file():
+            raise ConfigError(
+                f"train.resume: '{resume}' is not a checkpoint directory "
+                "(expected 'none', 'auto' or a path like runs/x/checkpoints/step-000010)"
+            )
+    has_outputs = any((run_dir / name).exists() for name in OUTPUTS)
+    if ckpt is None and has_outputs:
+        if not cfg.output.overwrite and resume == "none":
+            raise ConfigError(
+                f"output.dir: '{run_dir}' already holds a run; set train.resume=auto to continue "
+                "it or output.overwrite=true to start over"
+            )
+        for name in OUTPUTS:
+            target = run_dir / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir, ckpt
