@@ -36,17 +36,55 @@ from tunesmith.tokenize.templates import (
 VOCAB_SIZE = 4096
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "tunesmith" / "assets" / "tokenizer"
 
-OUTPUT_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
+OUTPUT_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+)
 
-WORDS = ["the", "of", "and", "to", "in", "is", "was", "for", "that", "with", "as", "on", "by", "at", "from", "it", "be", "this", "are", "or", "an", "have", "not", "which", "but", "had", "were", "has", "all", "their", "one", "can", "more", "will", "been", "there", "if", "when", "would", "they", "who", "what", "about", "so", "out", "up", "into", "time", "only", "other", "some", "could", "its", "new", "than", "two", "first", "like", "then", "after", "these", "also", "any", "may", "most", "over", "such", "where", "many", "through", "back", "years", "way", "well", "because", "even", "good", "very", "just", "how", "people", "work", "life", "water", "world", "place", "day", "number", "part", "house", "system", "group", "problem", "fact", "hand", "point", "child", "state", "family", "school", "student", "country", "week", "company", "month", "question", "answer", "right", "study", "book", "story", "night", "example", "word", "home", "area", "money", "power", "game", "line", "end", "member", "law", "car", "city", "name", "team", "idea", "body", "information", "face", "level", "office", "door", "health", "person", "art", "war", "history", "party", "result", "change", "morning", "reason", "research", "girl", "guy", "moment", "air", "teacher", "force", "education", "model", "data", "train", "test", "loss", "value", "step", "token", "layer", "weight", "learning", "rate", "batch", "size", "memory", "speed", "network", "input", "output", "cache", "make", "know", "take", "see", "come", "think", "look", "want", "give", "use", "find", "tell", "ask", "seem", "feel", "try", "leave", "call", "keep", "start", "show", "hear", "play", "run", "move", "live", "believe", "bring", "happen", "write", "provide", "sit", "stand", "lose", "pay", "meet", "include", "continue", "set", "learn", "lead", "understand", "watch", "follow", "stop", "create", "speak", "read", "allow", "add", "spend", "grow", "open", "walk", "win", "offer", "remember", "love", "consider", "appear", "buy", "wait", "serve", "die", "send", "expect", "build", "stay", "fall", "cut", "reach", "kill", "remain", "suggest", "raise", "pass", "sell", "require", "report", "decide", "pull", "explain", "small", "large", "long", "great", "little", "old", "big", "high", "different", "early", "young", "important", "few", "public", "bad", "same", "able", "late", "hard", "major", "better", "economic", "strong", "possible", "whole", "free", "military", "true", "federal", "clear", "recent", "certain", "personal", "open", "red", "difficult", "available", "likely", "short", "single", "medical", "current", "wrong", "private", "past", "foreign", "fine", "common", "poor", "natural", "significant", "similar", "hot", "dead", "central", "happy", "serious", "ready", "simple", "left", "physical", "general", "environmental", "financial", "blue", "democratic", "dark", "various", "entire", "close", "legal", "religious", "cold", "final", "main", "green", "nice", "huge", "popular", "traditional", "cultural", "quickly", "slowly", "often", "never", "always", "sometimes", "usually", "really", "almost", "already", "still", "again", "here", "today", "together", "however", "therefore", "although", "while", "before", "since", "until", "unless", "whether", "every", "each"]
+_WORDS_TEXT = """
+the of and to in is was for that with as on by at from it be this are or an have not which but
+had were has all their one can more will been there if when would they who what about so out up
+into time only other some could its new than two first like then after these also any may most
+over such where many through back years way well because even good very just how people work
+life water world place day number part house system group problem fact hand point child state
+family school student country week company month question answer right study book story night
+example word home area money power game line end member law car city name team idea body
+information face level office door health person art war history party result change morning
+reason research girl guy moment air teacher force education model data train test loss value
+step token layer weight learning rate batch size memory speed network input output cache make
+know take see come think look want give use find tell ask seem feel try leave call keep start
+show hear play run move live believe bring happen write provide sit stand lose pay meet include
+continue set learn lead understand watch follow stop create speak read allow add spend grow open
+walk win offer remember love consider appear buy wait serve die send expect build stay fall cut
+reach kill remain suggest raise pass sell require report decide pull explain small large long
+great little old big high different early young important few public bad same able late hard
+major better economic strong possible whole free military true federal clear recent certain
+personal open red difficult available likely short single medical current wrong private past
+foreign fine common poor natural significant similar hot dead central happy serious ready simple
+left physical general environmental financial blue democratic dark various entire close legal
+religious cold final main green nice huge popular traditional cultural quickly slowly often
+never always sometimes usually really almost already still again here today together however
+therefore although while before since until unless whether every each
+"""
+WORDS = _WORDS_TEXT.split()
 
-NAMES = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Mallory", "Niaj", "Olivia", "Peggy"]
-UNICODE = ["café", "naïve", "résumé", "façade", "Zürich", "São", "Paulo", "Ελλάδα", "Москва", "東京", "北京", "서울", "😀", "✓", "→", "€", "£", "¥", "∑", "π"]
-PUNCT = [".", ".", ".", "!", "?", ";", ":", "..."]
-SUFFIXES = ["s", "ed", "ing", "er", "ly", "ness", "ment", "tion", "able", "ful", "less", "est"]
-PREFIXES = ["un", "re", "pre", "over", "under", "non", "co", "sub", "inter", "mis"]
-SYLLABLES = ["ka", "lo", "mi", "ra", "ten", "vor", "shi", "qua", "ble", "dro", "fen", "gal", "hu", "jin", "pel", "sor", "tra", "wex", "yul", "zan"]
-IDENTS = ["x", "y", "i", "n", "total", "count", "items", "result", "value", "data", "config", "path", "name", "index", "key", "size"]
+# Whitespace-separated word lists (kept as text: one word per line would bury the script).
+_NAMES = "Alice Bob Carol Dave Erin Frank Grace Heidi Ivan Judy Mallory Niaj Olivia Peggy"
+_UNICODE = "café naïve résumé façade Zürich São Paulo Ελλάδα Москва 東京 北京 서울 😀 ✓ → € £ ¥ ∑ π"
+_PUNCT = ". . . ! ? ; : ..."
+_SUFFIXES = "s ed ing er ly ness ment tion able ful less est"
+_PREFIXES = "un re pre over under non co sub inter mis"
+_SYLLABLES = "ka lo mi ra ten vor shi qua ble dro fen gal hu jin pel sor tra wex yul zan"
+_IDENTS = "x y i n total count items result value data config path name index key size"
+NAMES, UNICODE, PUNCT = _NAMES.split(), _UNICODE.split(), _PUNCT.split()
+SUFFIXES, PREFIXES, SYLLABLES, IDENTS = (
+    _SUFFIXES.split(),
+    _PREFIXES.split(),
+    _SYLLABLES.split(),
+    _IDENTS.split(),
+)
 
 
 def word(rng: random.Random) -> str:

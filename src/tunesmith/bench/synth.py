@@ -59,9 +59,7 @@ class WordChain:
 
 def conversation(words: list[str]) -> Conversation:
     text = " ".join(words)
-    return Conversation(
-        messages=[Message("user", f"{PROMPT} {text}"), Message("assistant", text)]
-    )
+    return Conversation(messages=[Message("user", f"{PROMPT} {text}"), Message("assistant", text)])
 
 
 def encoded_length(tok: PreTrainedTokenizerBase, conv: Conversation, max_len: int) -> int:

@@ -6,8 +6,10 @@ Rendering of a conversation:
 
 The last assistant turn renders its reasoning as `<think>\\n{reasoning}\\n</think>\\n\\n{content}`.
 Earlier assistant turns (history) drop their reasoning, as R1's official template does; an inline
-`<think>…</think>` in their content is cut at the last `</think>` (and the newlines after it).
-A plain text sample renders as `{bos}{text}{eos}`.
+`<think>…</think>` in their content is cut at the last `</think>` (and the whitespace after it).
+With a generation prompt the turn to come is the last one, so every given turn is history.
+The prompt adds `<｜Assistant｜>` only (R1's newer template also opens `<think>\\n`; the model
+here learns to open it itself). A plain text sample renders as `{bos}{text}{eos}`.
 
 `CHAT_TEMPLATE` (stored in the shipped tokenizer_config.json, for `apply_chat_template`) and
 `render_segments` (used for training, with a trainable flag per segment) produce the same string;
@@ -41,6 +43,7 @@ SKIPPED_ON_DECODE = (BOS, EOS, PAD)
 
 CHAT_TEMPLATE = """\
 {%- set ns = namespace(system='', has_system=false, last_assistant=-1) -%}
+{#- With a generation prompt the new turn is the last assistant turn: all others are history -#}
 {%- for message in messages -%}
   {%- if message['role'] == 'system' -%}
     {%- if ns.has_system -%}
@@ -55,6 +58,9 @@ CHAT_TEMPLATE = """\
     {{- raise_exception("unsupported role '" + message['role'] + "' (expected system, user or assistant)") -}}
   {%- endif -%}
 {%- endfor -%}
+{%- if add_generation_prompt -%}
+  {%- set ns.last_assistant = messages | length -%}
+{%- endif -%}
 {{- bos_token + ns.system -}}
 {%- for message in messages -%}
   {%- if message['role'] == 'user' -%}
@@ -103,23 +109,36 @@ def render_segments(conv: Conversation, add_generation_prompt: bool = False) -> 
     Each assistant turn gives a `<｜Assistant｜>` prompt segment and a trainable segment of its
     rendered text plus the closing eos. Every segment boundary touches a special token, so
     tokenizing segment by segment gives the same ids as tokenizing the whole string.
+    With `add_generation_prompt` the turn to generate is the last one, so every assistant turn
+    in `conv` renders as history.
     """
     if conv.is_text:
         return [Segment(BOS, False), Segment(conv.text + EOS, True)]
-    for m in conv.messages:
+    roles = [m.role for m in conv.messages]
+    if add_generation_prompt or "assistant" not in roles:
+        history_end = len(roles)
+    else:
+        history_end = len(roles) - 1 - roles[::-1].index("assistant")
+    return _chat_segments(conv.messages, history_end, add_generation_prompt)
+
+
+def _chat_segments(
+    messages: list[Message], history_end: int, add_generation_prompt: bool
+) -> list[Segment]:
+    """Segments of a chat; assistant turns before index `history_end` render as history."""
+    for m in messages:
         if m.role not in ("system", "user", "assistant"):
             raise ValueError(f"unsupported role '{m.role}' (expected system, user or assistant)")
-    last_assistant = max((i for i, m in enumerate(conv.messages) if m.role == "assistant"), default=-1)
-    system = "\n\n".join(m.content for m in conv.messages if m.role == "system")
+    system = "\n\n".join(m.content for m in messages if m.role == "system")
     segments = [Segment(BOS, False)]
     if system:
         segments.append(Segment(system, False))
-    for i, m in enumerate(conv.messages):
+    for i, m in enumerate(messages):
         if m.role == "user":
             segments.append(Segment(USER + m.content, False))
         elif m.role == "assistant":
             segments.append(Segment(ASSISTANT, False))
-            segments.append(Segment(assistant_text(m, history=i < last_assistant) + EOS, True))
+            segments.append(Segment(assistant_text(m, history=i < history_end) + EOS, True))
     if add_generation_prompt:
         segments.append(Segment(ASSISTANT, False))
     return segments
@@ -133,14 +152,15 @@ def render(conv: Conversation, add_generation_prompt: bool = False) -> str:
 def render_prompt(conv: Conversation, add_generation_prompt: bool = True) -> str:
     """Every turn before the last assistant one, for generating that turn at eval time.
 
+    Assistant turns in the prompt render as history (no reasoning), as in the full sample.
     A conversation without an assistant turn renders whole. Text samples have no prompt.
     """
     if conv.is_text:
         raise ValueError(f"{conv.source or 'sample'}: a text sample has no prompt to render")
     roles = [m.role for m in conv.messages]
-    cut = len(roles) - roles[::-1].index("assistant") - 1 if "assistant" in roles else len(roles)
-    head = Conversation(messages=conv.messages[:cut], source=conv.source, meta=conv.meta)
-    return render(head, add_generation_prompt)
+    cut = len(roles) - 1 - roles[::-1].index("assistant") if "assistant" in roles else len(roles)
+    segments = _chat_segments(conv.messages[:cut], cut, add_generation_prompt)
+    return "".join(s.text for s in segments)
 
 
 def to_chat_messages(conv: Conversation) -> list[dict[str, str]]:

@@ -1,0 +1,88 @@
+"""Turn the two arms' raw numbers into the report (JSON) and a rich table with ratios."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+
+def tail_mean(values: list[float], frac: float = 0.1) -> float:
+    """Mean of the last `frac` of `values` (at least one)."""
+    k = max(1, int(len(values) * frac))
+    return sum(values[-k:]) / k
+
+
+def summarize(raw: dict) -> dict:
+    """The per-arm numbers of the report."""
+    secs = raw["train_seconds"]
+    return {
+        "real_tokens": raw["real_tokens"],
+        "padded_tokens": raw["padded_tokens"],
+        "pad_fraction": 1 - raw["real_tokens"] / max(raw["padded_tokens"], 1),
+        "real_tokens_per_s": raw["real_tokens"] / max(secs, 1e-9),
+        "processed_tokens_per_s": raw["padded_tokens"] / max(secs, 1e-9),
+        "steps": raw["steps"],
+        "train_seconds": secs,
+        "wall_seconds": raw["arm_seconds"],
+        "process_seconds": raw["process_seconds"],
+        "peak_rss_mb": raw["peak_rss_mb"],
+        "final_train_loss": tail_mean(raw["step_losses"]),
+        "heldout_loss": raw["heldout_loss"],
+        "torch_threads": raw["torch_threads"],
+    }
+
+
+def build_report(arms: dict[str, dict], settings: dict) -> dict:
+    base, ours = summarize(arms["baseline"]), summarize(arms["tunesmith"])
+    return {
+        "baseline": base,
+        "tunesmith": ours,
+        "speedup": ours["real_tokens_per_s"] / base["real_tokens_per_s"],
+        "loss_ratio": ours["heldout_loss"] / base["heldout_loss"],
+        "train_loss_ratio": ours["final_train_loss"] / base["final_train_loss"],
+        "wall_ratio": base["wall_seconds"] / ours["wall_seconds"],
+        "rss_ratio": ours["peak_rss_mb"] / base["peak_rss_mb"],
+        "real_token_ratio": ours["real_tokens"] / base["real_tokens"],
+        "settings": settings,
+    }
+
+
+ROWS = (
+    # label, key, format, ratio shown as tunesmith/baseline (True) or baseline/tunesmith (False)
+    ("real tokens / s", "real_tokens_per_s", "{:,.0f}", True),
+    ("real tokens seen", "real_tokens", "{:,}", True),
+    ("tokens processed (incl. pad)", "padded_tokens", "{:,}", True),
+    ("padding", "pad_fraction", "{:.1%}", None),
+    ("optimizer steps", "steps", "{:,}", True),
+    ("train seconds", "train_seconds", "{:.1f}", False),
+    ("wall seconds (setup+train+save)", "wall_seconds", "{:.1f}", False),
+    ("peak RSS MB", "peak_rss_mb", "{:,.0f}", True),
+    ("train loss (last 10% of steps)", "final_train_loss", "{:.4f}", True),
+    ("held-out loss", "heldout_loss", "{:.4f}", True),
+)
+
+
+def print_report(report: dict, console: Console) -> None:
+    s = report["settings"]
+    table = Table(
+        title=f"bench train: {s['model']}, LoRA r={s['lora']['r']}, "
+        f"{s['train_data']['tokens']:,} tokens, {s['torch_threads']} threads"
+    )
+    table.add_column("metric")
+    table.add_column("Trainer + PEFT", justify="right")
+    table.add_column("tunesmith", justify="right")
+    table.add_column("ratio", justify="right")
+    base, ours = report["baseline"], report["tunesmith"]
+    for label, key, fmt, ours_over_base in ROWS:
+        if ours_over_base is None:
+            ratio = ""
+        elif ours_over_base:
+            ratio = f"{ours[key] / base[key]:.2f}x" if base[key] else ""
+        else:
+            ratio = f"{base[key] / ours[key]:.2f}x faster" if ours[key] else ""
+        table.add_row(label, fmt.format(base[key]), fmt.format(ours[key]), ratio)
+    console.print(table)
+    console.print(
+        f"speedup (real tokens/s) [bold]{report['speedup']:.2f}x[/bold], "
+        f"held-out loss ratio {report['loss_ratio']:.3f}"
+    )
