@@ -8,6 +8,7 @@ model with the same held-out loss function.
 from __future__ import annotations
 
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -87,11 +88,17 @@ def train_tunesmith(spec: ArmSpec) -> tuple[torch.nn.Module, object, dict]:
     return model, tok, numbers
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process, all threads."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def run_arm(arm: str, spec: ArmSpec) -> dict:
     """Train one arm, then measure; every number the report needs, as plain JSON types."""
     from tunesmith.bench.heldout import encode_file, mean_token_loss
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     if arm == "baseline":
         from tunesmith.bench.baseline import train_baseline
 
@@ -99,6 +106,7 @@ def run_arm(arm: str, spec: ArmSpec) -> dict:
     else:
         model, tok, numbers = train_tunesmith(spec)
     numbers["arm_seconds"] = time.perf_counter() - started
+    numbers["arm_cpu_seconds"] = cpu_seconds() - cpu_started
     numbers["peak_rss_mb"] = peak_rss_mb()
     numbers["heldout_loss"] = mean_token_loss(
         model, encode_file(spec.heldout_file, tok, spec.max_len)

@@ -4,9 +4,11 @@
 
 Both arms fine-tune the same random-init preset with the same LoRA (r, alpha, dropout, target
 modules), lr, cosine schedule, init seed and torch thread count, for one epoch over the same
-seeded long-tailed chat records, so both see the same real tokens in about the same number of
-optimizer steps. Each arm runs in its own subprocess (see `bench.arms`). Reported: real tokens
-per second, padded tokens processed, peak RSS, train / held-out loss, wall time, and ratios.
+seeded long-tailed chat records, so both see the same real tokens in the same number of
+optimizer steps. Each arm runs in its own subprocess (see `bench.arms`); with `repeats` > 1
+the arms alternate (A B B A ...) and each arm's fastest run is reported, which damps noise from
+other work on a shared machine. Reported: real tokens/s, padded tokens processed, peak RSS,
+train and held-out loss, wall and CPU time, and the ratios.
 """
 
 from __future__ import annotations
@@ -26,13 +28,13 @@ from tunesmith.bench.spec import ArmSpec
 from tunesmith.bench.synth import LengthSpec, length_stats, make_conversations, write_jsonl
 from tunesmith.tokenize.packing import pack_bins
 
-DEFAULT_BUDGET_TOKENS = 160_000
+DEFAULT_BUDGET_TOKENS = 200_000
 HELDOUT_TOKENS = 12_000
-ARM_ORDER = ("baseline", "tunesmith")
+ARMS = ("baseline", "tunesmith")
 
 
 def match_packing(sizes: list[int], steps: int, grad_accum: int) -> int:
-    """Smallest `batch_tokens` (multiple of 16) whose packed plan fits in `steps` steps."""
+    """Smallest `batch_tokens` (a multiple of 16) whose packed plan fits in `steps` steps."""
     lo, hi = 16, max(16, math.ceil(sum(sizes) / 16) * 16)
     while lo < hi:
         mid = (lo + hi) // 32 * 16
@@ -44,16 +46,15 @@ def match_packing(sizes: list[int], steps: int, grad_accum: int) -> int:
 
 
 def plan_spec(sizes: list[int], spec: ArmSpec, row_tokens: int) -> ArmSpec:
-    """Set our batch_tokens / grad_accum so both arms take the same number of optimizer steps."""
+    """Size our packed rows (about `row_tokens`) so both arms take the same optimizer steps."""
     steps = math.ceil(len(sizes) / spec.batch_size)
     spec.grad_accum = max(1, round(sum(sizes) / steps / row_tokens))
     spec.batch_tokens = match_packing(sizes, steps, spec.grad_accum)
     return spec
 
 
-def run_arm(arm: str, spec_path: Path, out_dir: Path, threads: int) -> dict:
+def run_arm(arm: str, spec_path: Path, out: Path, threads: int) -> dict:
     """Run one arm in a fresh interpreter; its numbers plus the subprocess wall time."""
-    out = out_dir / f"{arm}.json"
     env = {
         **os.environ,
         "OMP_NUM_THREADS": str(threads),
@@ -64,76 +65,30 @@ def run_arm(arm: str, spec_path: Path, out_dir: Path, threads: int) -> dict:
     started = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"bench arm '{arm}' failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
-        )
+        raise RuntimeError(f"bench arm '{arm}' failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
     numbers = json.loads(out.read_text())
     numbers["process_seconds"] = time.perf_counter() - started
     return numbers
 
 
-def run_bench(
-    json_path: str | None = None,
-    *,
-    budget_tokens: int = DEFAULT_BUDGET_TOKENS,
-    model: str = "tiny-qwen2",
-    batch_size: int = 8,
-    row_tokens: int = 1024,
-    threads: int | None = None,
-    seed: int = 42,
-    heldout_tokens: int = HELDOUT_TOKENS,
-    quiet: bool = False,
-) -> dict:
-    """Run both arms on `budget_tokens` real training tokens; print the table, return the report.
+def arm_order(repeats: int) -> list[str]:
+    """A B, then B A, then A B ...: neither arm always runs first."""
+    return [a for r in range(repeats) for a in (ARMS if r % 2 == 0 else ARMS[::-1])]
 
-    batch_size: the baseline's samples per step; our packed rows are sized so that both arms
-    take the same number of steps (about `row_tokens` tokens per micro-batch row).
-    """
-    from rich.console import Console
 
-    from tunesmith.tokenize.templates import load_tokenizer
-
-    console = Console(quiet=quiet)
-    threads = threads or os.cpu_count() or 1
-    lengths = LengthSpec()
-    tok = load_tokenizer()
-    train_convs, sizes = make_conversations(
-        tok, budget_tokens=budget_tokens, seed=seed, lengths=lengths
-    )
-    held_convs, held_sizes = make_conversations(
-        tok, budget_tokens=heldout_tokens, seed=seed + 1, lengths=lengths
-    )
-    with tempfile.TemporaryDirectory(prefix="tunesmith-bench-") as tmp:
-        work = Path(tmp)
-        spec = ArmSpec(
-            train_file=str(write_jsonl(train_convs, work / "train.jsonl")),
-            heldout_file=str(write_jsonl(held_convs, work / "heldout.jsonl")),
-            work_dir=str(work),
-            model=model,
-            seed=seed,
-            threads=threads,
-            max_len=lengths.max_len,
-            batch_size=batch_size,
-        )
-        spec = plan_spec(sizes, spec, row_tokens)
-        spec_path = spec.save(work / "spec.json")
-        arms = {}
-        for arm in ARM_ORDER:
-            with console.status(
-                f"bench train: {arm} arm ({len(sizes)} records, {sum(sizes):,} tokens)"
-            ):
-                arms[arm] = run_arm(arm, spec_path, work, threads)
-    settings = {
-        "model": model,
-        "budget_tokens": budget_tokens,
+def settings_of(spec: ArmSpec, sizes: list[int], held: list[int], lengths: LengthSpec) -> dict:
+    return {
+        "model": spec.model,
         "train_data": length_stats(sizes),
-        "heldout_data": length_stats(held_sizes),
+        "heldout_data": length_stats(held),
         "length_distribution": f"log-normal median {lengths.median:g} sigma {lengths.sigma:g}, "
         f"clipped to [{lengths.min_len}, {lengths.max_len}]",
+        "epochs": 1,
         "lr": spec.lr,
         "scheduler": spec.scheduler,
         "warmup_steps": spec.warmup_steps,
         "max_grad_norm": spec.max_grad_norm,
+        "precision": "fp32",
         "lora": {
             "r": spec.lora_r,
             "alpha": spec.lora_alpha,
@@ -143,11 +98,61 @@ def run_bench(
         "baseline_batch_size": spec.batch_size,
         "tunesmith_batch_tokens": spec.batch_tokens,
         "tunesmith_grad_accum": spec.grad_accum,
-        "seed": seed,
-        "torch_threads": threads,
+        "seed": spec.seed,
+        "torch_threads": spec.threads,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
     }
-    report = build_report(arms, settings)
+
+
+def run_bench(
+    json_path: str | None = None,
+    *,
+    budget_tokens: int = DEFAULT_BUDGET_TOKENS,
+    model: str = "tiny-qwen2",
+    batch_size: int = 8,
+    row_tokens: int = 512,
+    threads: int | None = None,
+    repeats: int = 1,
+    seed: int = 42,
+    heldout_tokens: int = HELDOUT_TOKENS,
+    quiet: bool = False,
+) -> dict:
+    """Run both arms on `budget_tokens` real training tokens; print the table, return the report.
+
+    batch_size: the baseline's samples per optimizer step. Our packed rows hold about
+    `row_tokens` tokens, with gradient accumulation making up the same tokens per step.
+    threads: torch threads in each arm (default: all CPUs).
+    """
+    from rich.console import Console
+
+    from tunesmith.tokenize.templates import load_tokenizer
+
+    console = Console(quiet=quiet)
+    lengths = LengthSpec()
+    tok = load_tokenizer()
+    train_convs, sizes = make_conversations(tok, budget_tokens=budget_tokens, seed=seed)
+    held_convs, held = make_conversations(tok, budget_tokens=heldout_tokens, seed=seed + 1)
+    runs: dict[str, list[dict]] = {a: [] for a in ARMS}
+    with tempfile.TemporaryDirectory(prefix="tunesmith-bench-") as tmp:
+        work = Path(tmp)
+        spec = ArmSpec(
+            train_file=str(write_jsonl(train_convs, work / "train.jsonl")),
+            heldout_file=str(write_jsonl(held_convs, work / "heldout.jsonl")),
+            work_dir=str(work),
+            model=model,
+            seed=seed,
+            threads=threads or os.cpu_count() or 1,
+            max_len=lengths.max_len,
+            batch_size=batch_size,
+        )
+        spec_path = plan_spec(sizes, spec, row_tokens).save(work / "spec.json")
+        for i, arm in enumerate(arm_order(repeats)):
+            what = f"{arm} arm, run {len(runs[arm]) + 1}/{repeats}: {sum(sizes):,} tokens"
+            with console.status(f"bench train: {what}"):
+                runs[arm].append(run_arm(arm, spec_path, work / f"{i}-{arm}.json", spec.threads))
+    report = build_report(runs, settings_of(spec, sizes, held, lengths))
+    report["settings"]["budget_tokens"] = budget_tokens
+    report["settings"]["repeats"] = repeats
     print_report(report, console)
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=2) + "\n")

@@ -32,7 +32,11 @@ class ModelConfig:
     dtype: str = opt(
         "float32", "weight dtype when loading", choices=["float32", "bfloat16", "float16"]
     )
-    attn_implementation: str = opt("sdpa", "attention kernel", choices=["sdpa", "eager"])
+    attn_implementation: str = opt(
+        "tunesmith_varlen",
+        "attention kernel; tunesmith_varlen = SDPA per packed sample (no cross-sample attention)",
+        choices=["tunesmith_varlen", "sdpa", "eager"],
+    )
 
 
 @dataclass

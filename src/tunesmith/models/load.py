@@ -9,6 +9,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokeni
 
 from tunesmith.config.schema import ModelConfig
 from tunesmith.errors import ConfigError
+from tunesmith.models import attention  # noqa: F401  (registers tunesmith_varlen)
 from tunesmith.models.registry import PRESETS
 from tunesmith.tokenize.templates import load_tokenizer
 
