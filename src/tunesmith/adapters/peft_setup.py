@@ -22,6 +22,21 @@ def linear_module_names(model: torch.nn.Module) -> list[str]:
     return sorted(names)
 
 
+def lora_targets(model: PreTrainedModel, method: MethodConfig) -> list[str]:
+    """The module names LoRA adapts; an unknown name is a ConfigError listing the valid ones."""
+    valid = linear_module_names(model)
+    wanted = method.lora.target_modules
+    if wanted == ["all-linear"]:
+        return valid
+    unknown = [m for m in wanted if m not in valid]
+    if unknown:
+        raise ConfigError(
+            f"method.lora.target_modules: {unknown} not in this model; "
+            f"valid: {', '.join(valid)} (or 'all-linear')"
+        )
+    return list(wanted)
+
+
 def attach_method(model: PreTrainedModel, method: MethodConfig) -> torch.nn.Module:
     """Return the model ready to train with `method`; only its trainable params require grad."""
     if method.name == "full":
@@ -29,22 +44,11 @@ def attach_method(model: PreTrainedModel, method: MethodConfig) -> torch.nn.Modu
             p.requires_grad_(True)
         return model
     lora = method.lora
-    valid = linear_module_names(model)
-    if lora.target_modules == ["all-linear"]:
-        targets: list[str] | str = valid
-    else:
-        unknown = [m for m in lora.target_modules if m not in valid]
-        if unknown:
-            raise ConfigError(
-                f"method.lora.target_modules: {unknown} not in this model; "
-                f"valid: {', '.join(valid)} (or 'all-linear')"
-            )
-        targets = list(lora.target_modules)
     peft_cfg = PeftLoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
-        target_modules=targets,
+        target_modules=lora_targets(model, method),
         bias="none",
         task_type="CAUSAL_LM",
     )

@@ -12,8 +12,9 @@ def tail_mean(values: list[float], frac: float = 0.1) -> float:
     return sum(values[-k:]) / k
 
 
-def summarize(raw: dict) -> dict:
-    """The per-arm numbers of the report."""
+def summarize(runs: list[dict]) -> dict:
+    """The per-arm numbers of the report, from the arm's fastest run."""
+    raw = min(runs, key=lambda r: r["train_seconds"])
     secs = raw["train_seconds"]
     return {
         "real_tokens": raw["real_tokens"],
@@ -25,6 +26,9 @@ def summarize(raw: dict) -> dict:
         "train_seconds": secs,
         "wall_seconds": raw["arm_seconds"],
         "process_seconds": raw["process_seconds"],
+        "cpu_seconds": raw["arm_cpu_seconds"],
+        "cpu_utilization": raw["arm_cpu_seconds"] / (raw["arm_seconds"] * raw["torch_threads"]),
+        "runs_real_tokens_per_s": [r["real_tokens"] / r["train_seconds"] for r in runs],
         "peak_rss_mb": raw["peak_rss_mb"],
         "final_train_loss": tail_mean(raw["step_losses"]),
         "heldout_loss": raw["heldout_loss"],
@@ -32,8 +36,9 @@ def summarize(raw: dict) -> dict:
     }
 
 
-def build_report(arms: dict[str, dict], settings: dict) -> dict:
-    base, ours = summarize(arms["baseline"]), summarize(arms["tunesmith"])
+def build_report(runs: dict[str, list[dict]], settings: dict) -> dict:
+    """Per-arm summaries, the ratios (`speedup` = our real tokens/s over the baseline's)."""
+    base, ours = summarize(runs["baseline"]), summarize(runs["tunesmith"])
     return {
         "baseline": base,
         "tunesmith": ours,
@@ -43,6 +48,7 @@ def build_report(arms: dict[str, dict], settings: dict) -> dict:
         "wall_ratio": base["wall_seconds"] / ours["wall_seconds"],
         "rss_ratio": ours["peak_rss_mb"] / base["peak_rss_mb"],
         "real_token_ratio": ours["real_tokens"] / base["real_tokens"],
+        "cpu_speedup": base["cpu_seconds"] / ours["cpu_seconds"],
         "settings": settings,
     }
 
@@ -56,6 +62,8 @@ ROWS = (
     ("optimizer steps", "steps", "{:,}", True),
     ("train seconds", "train_seconds", "{:.1f}", False),
     ("wall seconds (setup+train+save)", "wall_seconds", "{:.1f}", False),
+    ("CPU seconds (setup+train+save)", "cpu_seconds", "{:.1f}", False),
+    ("CPU utilization (of threads)", "cpu_utilization", "{:.0%}", None),
     ("peak RSS MB", "peak_rss_mb", "{:,.0f}", True),
     ("train loss (last 10% of steps)", "final_train_loss", "{:.4f}", True),
     ("held-out loss", "heldout_loss", "{:.4f}", True),
@@ -86,3 +94,8 @@ def print_report(report: dict, console: Console) -> None:
         f"speedup (real tokens/s) [bold]{report['speedup']:.2f}x[/bold], "
         f"held-out loss ratio {report['loss_ratio']:.3f}"
     )
+    if min(base["cpu_utilization"], ours["cpu_utilization"]) < 0.75:
+        console.print(
+            "[yellow]warning: an arm used under 75% of its threads' CPU time; other work on "
+            "this machine likely slowed it, so the timings are noisy (try repeats=2)[/yellow]"
+        )

@@ -65,7 +65,9 @@ def run_arm(arm: str, spec_path: Path, out: Path, threads: int) -> dict:
     started = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"bench arm '{arm}' failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+        raise RuntimeError(
+            f"bench arm '{arm}' failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
+        )
     numbers = json.loads(out.read_text())
     numbers["process_seconds"] = time.perf_counter() - started
     return numbers

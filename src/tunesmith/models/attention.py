@@ -35,7 +35,13 @@ def _causal_sdpa(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scaling: float | None, dropout: float
 ) -> torch.Tensor:
     return F.scaled_dot_product_attention(
-        q, k, v, is_causal=True, scale=scaling, dropout_p=dropout, enable_gqa=q.shape[1] != k.shape[1]
+        q,
+        k,
+        v,
+        is_causal=True,
+        scale=scaling,
+        dropout_p=dropout,
+        enable_gqa=q.shape[1] != k.shape[1],
     )
 
 

@@ -9,6 +9,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokeni
 
 from tunesmith.config.schema import ModelConfig
 from tunesmith.errors import ConfigError
+from tunesmith.log import quiet_libraries
 from tunesmith.models import attention  # noqa: F401  (registers tunesmith_varlen)
 from tunesmith.models.registry import PRESETS
 from tunesmith.tokenize.templates import load_tokenizer
@@ -42,6 +43,7 @@ def load_model_and_tokenizer(
     cfg: ModelConfig, seed: int = 0
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Build or load the model (on CPU) and the tokenizer that goes with it."""
+    quiet_libraries()
     dtype = DTYPES[cfg.dtype]
     model_dir = resolve_model_dir(cfg.name_or_path)
     if model_dir is None:
@@ -64,3 +66,34 @@ def load_model_and_tokenizer(
     else:
         tok_dir = model_dir if model_dir is not None and _has_tokenizer(model_dir) else None
     return model, load_tokenizer(tok_dir)
+
+
+def load_trained(
+    path: str | Path, dtype: str = "float32", attn_implementation: str = "tunesmith_varlen"
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a training output: a run directory, its `adapter/`, or a full model directory.
+
+    An adapter is applied to the base named in its `adapter_config.json`
+    (`base_model_name_or_path`); the tokenizer is the one saved beside the weights.
+    """
+    path = Path(path)
+    if (path / "adapter").is_dir():
+        path = path / "adapter"
+    elif (path / "model").is_dir():
+        path = path / "model"
+    cfg = ModelConfig(name_or_path=str(path), dtype=dtype, attn_implementation=attn_implementation)
+    if not (path / "adapter_config.json").is_file():
+        return load_model_and_tokenizer(cfg)
+    import json
+
+    from peft import PeftModel
+
+    base_name = json.loads((path / "adapter_config.json").read_text()).get(
+        "base_model_name_or_path"
+    )
+    if not base_name:
+        raise ConfigError(f"{path / 'adapter_config.json'}: no base_model_name_or_path")
+    base, _ = load_model_and_tokenizer(
+        ModelConfig(name_or_path=base_name, dtype=dtype, attn_implementation=attn_implementation)
+    )
+    return PeftModel.from_pretrained(base, path), load_tokenizer(path)

@@ -22,8 +22,7 @@ class MetricsLogger:
         """On resume, drop records written after the checkpoint we restart from."""
         if not self.path.exists():
             return
-        rows = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
-        kept = [r for r in rows if r["step"] <= step]
+        kept = [r for r in _read_records(self.path) if r["step"] <= step]
         self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
     def log(self, record: dict) -> None:
@@ -39,7 +38,7 @@ class MetricsLogger:
             self._tb.close()
 
     def records(self) -> list[dict]:
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        return _read_records(self.path)
 
 
 def plot_loss_curve(records: list[dict], path: Path) -> None:
@@ -62,3 +61,14 @@ def plot_loss_curve(records: list[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _read_records(path: Path) -> list[dict]:
+    """Records of a metrics.jsonl; a last line cut short by a killed process is ignored."""
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 
-from tunesmith.adapters.peft_setup import attach_method, trainable_summary
+from tunesmith.adapters.peft_setup import attach_method, lora_targets, trainable_summary
 from tunesmith.config.load import save_config
 from tunesmith.config.schema import Config
 from tunesmith.errors import ConfigError
@@ -28,9 +29,9 @@ from tunesmith.training.checkpoint import load_checkpoint, save_checkpoint
 from tunesmith.training.data import build_splits
 from tunesmith.training.evaluate import METRICS, evaluate
 from tunesmith.training.logging import MetricsLogger, plot_loss_curve
-from tunesmith.training.loss import count_targets, forward_loss_sum
+from tunesmith.training.loss import accumulate_gradients
 from tunesmith.training.optim import build_optimizer, build_scheduler
-from tunesmith.training.output import save_final
+from tunesmith.training.output import adapter_base_dir, save_final
 from tunesmith.training.progress import TrainProgress
 from tunesmith.training.run_dir import checkpoints_dir, prepare_run_dir
 from tunesmith.training.state import TrainState
@@ -42,6 +43,15 @@ def _check(cfg: Config) -> None:
     unknown = [m for m in cfg.eval.metrics if m not in METRICS]
     if unknown:
         raise ConfigError(f"eval.metrics: unknown {unknown}; valid: {', '.join(METRICS)}")
+    watched = cfg.train.early_stopping_metric
+    computed = [f"eval_{m}" for m in cfg.eval.metrics] + (
+        ["eval_ppl"] if "loss" in cfg.eval.metrics else []
+    )
+    if cfg.train.early_stopping_patience and watched not in computed:
+        raise ConfigError(
+            f"train.early_stopping_metric: '{watched}' is not computed; "
+            f"available with eval.metrics={cfg.eval.metrics}: {', '.join(computed)}"
+        )
     if cfg.train.precision == "fp16" and not torch.cuda.is_available():
         raise ConfigError("train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on CPU")
 
@@ -81,6 +91,9 @@ def train(cfg: Config) -> Path:
     run_dir, resume_from = prepare_run_dir(cfg)
     save_config(cfg, run_dir / "config.yaml")
     set_seed(t.seed)
+    # Each train() call configures precision afresh (a second call in one process, as from the
+    # Python API or a notebook, may ask for another); the process group itself is kept.
+    AcceleratorState._reset_state()
     accelerator = Accelerator(
         mixed_precision=MIXED_PRECISION[t.precision], cpu=not torch.cuda.is_available()
     )
@@ -89,6 +102,9 @@ def train(cfg: Config) -> Path:
     model, tok = load_model_and_tokenizer(cfg.model, seed=t.seed)
     if t.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.method.name == "lora":
+        lora_targets(model, cfg.method)  # fail on a wrong module name before writing anything
+    base_dir = adapter_base_dir(model, tok, cfg, run_dir)
     model = attach_method(model, cfg.method)
     n_trainable, n_total = trainable_summary(model)
     accelerator.print(
@@ -129,17 +145,8 @@ def train(cfg: Config) -> Path:
         while state.step < total_steps:
             step_started = time.perf_counter()
             window = [stream.next(state) for _ in range(t.grad_accum)]
-            n_targets = max(1, sum(count_targets(b) for b in window))
-            loss_sum = 0.0
-            for batch in window:
-                with accelerator.autocast():
-                    loss = forward_loss_sum(model, batch)
-                accelerator.backward(loss / n_targets)
-                loss_sum += float(loss)
-                state.tokens_seen += int(batch["input_ids"].numel())
-                if "attention_mask" in batch:  # count real tokens only
-                    pads = int((batch["attention_mask"] == 0).sum())
-                    state.tokens_seen -= pads
+            loss_mean, real_tokens = accumulate_gradients(accelerator, model, window)
+            state.tokens_seen += real_tokens
             grad_norm = _clip(accelerator, model, t.max_grad_norm)
             optimizer.step()
             scheduler.step()
@@ -151,7 +158,7 @@ def train(cfg: Config) -> Path:
             record = {
                 "step": state.step,
                 "epoch": state.epoch,
-                "loss": loss_sum / n_targets,
+                "loss": loss_mean,
                 "lr": scheduler.get_last_lr()[0],
                 "grad_norm": grad_norm,
                 "tokens": state.tokens_seen,
@@ -188,7 +195,7 @@ def train(cfg: Config) -> Path:
     # -- finish
     logger.close()
     train_seconds = time.perf_counter() - started
-    out_dir = save_final(accelerator.unwrap_model(model), tok, cfg, run_dir)
+    out_dir = save_final(accelerator.unwrap_model(model), tok, run_dir, base_dir)
     if cfg.output.plot:
         plot_loss_curve(logger.records(), run_dir / "loss_curve.png")
     summary = {

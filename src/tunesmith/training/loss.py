@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -22,3 +24,30 @@ def forward_loss_sum(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> 
 
 def count_targets(batch: dict[str, torch.Tensor]) -> int:
     return int((batch["targets"] != IGNORE).sum())
+
+
+def real_tokens(batch: dict[str, torch.Tensor]) -> int:
+    """Tokens in the batch that are not padding."""
+    if "attention_mask" in batch:
+        return int(batch["attention_mask"].sum())
+    return int(batch["input_ids"].numel())
+
+
+def accumulate_gradients(
+    accelerator: Any, model: torch.nn.Module, window: list[dict[str, torch.Tensor]]
+) -> tuple[float, int]:
+    """Backward over a window of micro-batches as if it were one batch.
+
+    Each micro-batch's summed loss is divided by the target count of the whole window, so
+    the accumulated gradient equals the gradient of the window's mean token loss, however
+    the tokens are split between micro-batches. Returns (mean token loss, real tokens).
+    """
+    n_targets = max(1, sum(count_targets(b) for b in window))
+    loss_sum, tokens = 0.0, 0
+    for batch in window:
+        with accelerator.autocast():
+            loss = forward_loss_sum(model, batch)
+        accelerator.backward(loss / n_targets)
+        loss_sum += float(loss.detach())
+        tokens += real_tokens(batch)
+    return loss_sum / n_targets, tokens

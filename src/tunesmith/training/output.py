@@ -6,31 +6,40 @@ from pathlib import Path
 
 import torch
 from peft import PeftModel
-from transformers import PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from tunesmith.config.schema import Config
 from tunesmith.models.load import resolve_model_dir
 
 
-def save_final(
-    model: torch.nn.Module, tok: PreTrainedTokenizerBase, cfg: Config, run_dir: Path
-) -> Path:
-    """Write `adapter/` (LoRA) or `model/` (full), each with the tokenizer; return it.
+def adapter_base_dir(
+    model: PreTrainedModel, tok: PreTrainedTokenizerBase, cfg: Config, run_dir: Path
+) -> Path | None:
+    """The directory an adapter's `base_model_name_or_path` will point at.
 
-    A LoRA run on a random-init preset also writes `base/`, so the adapter has a base on disk.
-    The adapter's `base_model_name_or_path` points at the base directory.
+    Call before the method is attached. A LoRA run on a random-init preset has no base on
+    disk, so its untouched initial weights are written to `base/` here.
     """
-    if isinstance(model, PeftModel):
-        base_dir = resolve_model_dir(cfg.model.name_or_path)
-        if base_dir is None:
-            base_dir = run_dir / "base"
-            model.get_base_model().save_pretrained(base_dir)
+    if cfg.method.name == "full":
+        return None
+    base_dir = resolve_model_dir(cfg.model.name_or_path)
+    if base_dir is None:
+        base_dir = run_dir / "base"
+        if not (base_dir / "config.json").is_file():  # kept as is when resuming
+            model.save_pretrained(base_dir)
             tok.save_pretrained(base_dir)
-        model.peft_config["default"].base_model_name_or_path = str(base_dir.resolve())
+    return base_dir.resolve()
+
+
+def save_final(
+    model: torch.nn.Module, tok: PreTrainedTokenizerBase, run_dir: Path, base_dir: Path | None
+) -> Path:
+    """Write `adapter/` (LoRA, pointing at `base_dir`) or `model/` (full) with the tokenizer."""
+    if isinstance(model, PeftModel):
+        model.peft_config["default"].base_model_name_or_path = str(base_dir)
         out = run_dir / "adapter"
-        model.save_pretrained(out)
     else:
         out = run_dir / "model"
-        model.save_pretrained(out)
+    model.save_pretrained(out)
     tok.save_pretrained(out)
     return out

@@ -1,0 +1,27 @@
+# Run: .venv/bin/python scripts/make_example_data.py
+"""Write the example dataset the configs under configs/ train on (examples/data/).
+
+reverse_words/: the demo's reasoning task (OpenAI `messages` with <think> traces), seeded,
+with no word list shared between splits.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tunesmith.demo.task import chat_dataset
+
+OUT = Path(__file__).resolve().parents[1] / "examples" / "data" / "reverse_words"
+
+
+def main() -> None:
+    train, held = chat_dataset(800, 200, seed=0)
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("train", train), ("validation", held[:100]), ("test", held[100:])):
+        (OUT / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

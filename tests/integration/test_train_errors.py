@@ -1,0 +1,105 @@
+"""Bad input to `tunesmith train`: exit code 2, one clear line naming the field, nothing lost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import tiny_config
+from tunesmith.cli.main import main
+
+
+@pytest.fixture
+def cfg_path(chat_files, tmp_path) -> Path:
+    cfg = tiny_config("tiny-qwen2", "lora", chat_files["train"], tmp_path / "run", max_steps=2)
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str]:
+    code = main(["train", *argv])
+    err = capsys.readouterr().err
+    return code, err
+
+
+CASES = [
+    (
+        ["model.name_or_path=/no/such/model"],
+        "error: model.name_or_path: '/no/such/model' is neither a preset "
+        "(tiny-deepseek-v3, tiny-deepseek-v3-base, tiny-llama, tiny-qwen2) nor an existing directory",
+    ),
+    (["model.tokenizer=/no/such/tok"], "error: model.tokenizer: '/no/such/tok' is not a directory"),
+    (["eval.metrics=[loss,bleu]"], "error: eval.metrics: unknown ['bleu']; valid: loss, em"),
+    (
+        ["train.resume=/no/ckpt"],
+        "error: train.resume: '/no/ckpt' is not a checkpoint directory (expected 'none', 'auto' "
+        "or a path like runs/x/checkpoints/step-000010)",
+    ),
+    (
+        ["train.precision=fp16"],
+        "error: train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on CPU",
+    ),
+    (
+        ["method.lora.target_modules=[q_proj,nonexistent_proj]"],
+        "error: method.lora.target_modules: ",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), CASES)
+def test_bad_input_messages(capsys, cfg_path, overrides, message) -> None:
+    code, err = run_cli(capsys, str(cfg_path), *overrides)
+    assert code == 2
+    assert err.startswith(message), err
+    assert "Traceback" not in err
+
+
+def test_model_dir_without_config(capsys, cfg_path, tmp_path) -> None:
+    (tmp_path / "empty_model").mkdir()
+    code, err = run_cli(capsys, str(cfg_path), f"model.name_or_path={tmp_path / 'empty_model'}")
+    assert code == 2
+    assert err == (
+        f"error: model.name_or_path: '{tmp_path / 'empty_model'}' has no config.json "
+        "(expected a Hugging Face model directory)\n"
+    )
+
+
+def test_existing_run_is_not_overwritten(capsys, cfg_path, tmp_path) -> None:
+    assert main(["train", str(cfg_path)]) == 0
+    capsys.readouterr()
+    run = tmp_path / "run"
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    code, err = run_cli(capsys, str(cfg_path), "train.lr=1e-2")
+    assert code == 2
+    assert err == (
+        f"error: output.dir: '{run}' already holds a run; set train.resume=auto to continue it "
+        "or output.overwrite=true to start over\n"
+    )
+    after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_early_stopping_metric_not_computed(capsys, cfg_path, chat_files) -> None:
+    code, err = run_cli(
+        capsys,
+        str(cfg_path),
+        f"data.validation=[{chat_files['validation']}]",
+        "train.eval_every=1",
+        "train.early_stopping_patience=1",
+        "train.early_stopping_metric=eval_em",
+    )
+    assert code == 2
+    assert err == (
+        "error: train.early_stopping_metric: 'eval_em' is not computed; available with "
+        "eval.metrics=['loss']: eval_loss, eval_ppl\n"
+    )
+
+
+def test_resume_auto_without_checkpoint_starts_fresh(cfg_path, tmp_path) -> None:
+    assert main(["train", str(cfg_path), "train.resume=auto"]) == 0
+    rows = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["step"] for r in rows] == [1, 2]
