@@ -1,4 +1,4 @@
-# Run: .venv/bin/python scripts/build_tiny_base.py [--tokens N] [--out DIR]
+# Run: .venv/bin/python scripts/build_tiny_base.py [--docs N] [--lr LR] [--out DIR]
 """Pretrain the shipped tiny DeepSeek-V3-architecture base on a synthetic corpus.
 
 Reproducible: the corpus comes from a seeded generator (tunesmith.demo.task) and training

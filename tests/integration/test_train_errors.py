@@ -103,3 +103,41 @@ def test_resume_auto_without_checkpoint_starts_fresh(cfg_path, tmp_path) -> None
     assert main(["train", str(cfg_path), "train.resume=auto"]) == 0
     rows = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(r)["step"] for r in rows] == [1, 2]
+
+
+def test_resume_auto_on_run_without_checkpoints(capsys, cfg_path, tmp_path) -> None:
+    assert main(["train", str(cfg_path)]) == 0
+    capsys.readouterr()
+    code, err = run_cli(capsys, str(cfg_path), "train.resume=auto")
+    assert code == 2
+    assert err == (
+        f"error: train.resume=auto: '{tmp_path / 'run'}' holds a run but no checkpoint to "
+        "resume from (checkpoints need train.save_every > 0); set output.overwrite=true to "
+        "start over\n"
+    )
+    assert (tmp_path / "run" / "adapter" / "adapter_config.json").is_file()
+
+
+def test_failed_start_does_not_block_retry(capsys, cfg_path, tmp_path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n{"oops": 1}\n')
+    code, err = run_cli(capsys, str(cfg_path), f"data.train=[{bad}]")
+    assert code == 2 and err.startswith(f"error: {bad}:"), err
+    assert not (tmp_path / "run" / "base").exists()
+    assert main(["train", str(cfg_path)]) == 0
+
+
+def test_vocab_larger_than_model_is_refused(capsys, cfg_path, tmp_path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from tunesmith.models.tiny import tiny_qwen2_config
+
+    config = tiny_qwen2_config()
+    config.vocab_size = 1000
+    AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path / "small_vocab")
+    code, err = run_cli(capsys, str(cfg_path), f"model.name_or_path={tmp_path / 'small_vocab'}")
+    assert code == 2
+    assert err == (
+        "error: model.tokenizer: the shipped tokenizer has 4096 tokens but the model has 1000 "
+        "embedding rows; set model.tokenizer to the tokenizer trained with this model\n"
+    )

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.config.fields import coerce, fields_of, join, show, walk
-from tunesmith.config.schema import Config
+from tunesmith.config.schema import EVAL_METRICS, Config
 from tunesmith.config.yaml_io import dump_yaml, parse_value, read_yaml
 from tunesmith.errors import ConfigError
 
@@ -130,6 +130,18 @@ def check_config(cfg: Config) -> None:
         raise ConfigError(
             f"data.val_split={cfg.data.val_split} has no effect when data.validation is set; "
             "set one of them"
+        )
+    unknown = [m for m in cfg.eval.metrics if m not in EVAL_METRICS]
+    if unknown:
+        raise ConfigError(f"eval.metrics: unknown {unknown}; valid: {', '.join(EVAL_METRICS)}")
+    watched = cfg.train.early_stopping_metric
+    computed = [f"eval_{m}" for m in cfg.eval.metrics] + (
+        ["eval_ppl"] if "loss" in cfg.eval.metrics else []
+    )
+    if cfg.train.early_stopping_patience and watched not in computed:
+        raise ConfigError(
+            f"train.early_stopping_metric: '{watched}' is not computed; "
+            f"available with eval.metrics={cfg.eval.metrics}: {', '.join(computed)}"
         )
     for key, value in (
         ("train.eval_every", cfg.train.eval_every),

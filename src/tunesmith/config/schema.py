@@ -122,6 +122,9 @@ class TrainConfig:
     progress: bool = opt(True, "show a progress bar")
 
 
+EVAL_METRICS = ("loss", "em")
+
+
 @dataclass
 class EvalConfig:
     metrics: list[str] = opt(["loss"], "metrics on the validation split: loss, em")

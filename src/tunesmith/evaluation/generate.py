@@ -30,15 +30,16 @@ def generate_texts(
         for row, seq in enumerate(chunk):
             ids[row, width - len(seq) :] = torch.tensor(seq)
             mask[row, width - len(seq) :] = 1
+        device = next(model.parameters()).device
         out = model.generate(
-            input_ids=ids,
-            attention_mask=mask,
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
             max_new_tokens=max_new_tokens,
             do_sample=False,
             pad_token_id=pad_id,
             eos_token_id=tok.eos_token_id,
         )
-        for row in out[:, width:].tolist():
+        for row in out[:, width:].cpu().tolist():
             if tok.eos_token_id in row:
                 row = row[: row.index(tok.eos_token_id)]
             outputs.append(tok.decode(row, skip_special_tokens=False).replace(tok.pad_token, ""))

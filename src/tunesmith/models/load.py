@@ -21,7 +21,13 @@ def resolve_model_dir(name_or_path: str) -> Path | None:
     """Directory holding the weights, or None for a random-init preset. Errors name the field."""
     preset = PRESETS.get(name_or_path)
     if preset is not None:
-        return preset.path()
+        path = preset.path()
+        if path is not None and not (path / "config.json").is_file():
+            raise ConfigError(
+                f"model.name_or_path: the shipped preset '{name_or_path}' is missing from "
+                f"'{path}'; rebuild it with scripts/build_tiny_base.py or reinstall tunesmith"
+            )
+        return path
     path = Path(name_or_path).expanduser()
     if not path.is_dir():
         raise ConfigError(
@@ -36,7 +42,7 @@ def resolve_model_dir(name_or_path: str) -> Path | None:
 
 
 def _has_tokenizer(path: Path) -> bool:
-    return (path / "tokenizer.json").is_file() or (path / "tokenizer_config.json").is_file()
+    return (path / "tokenizer.json").is_file()
 
 
 def load_model_and_tokenizer(
@@ -65,7 +71,20 @@ def load_model_and_tokenizer(
             raise ConfigError(f"model.tokenizer: '{cfg.tokenizer}' is not a directory")
     else:
         tok_dir = model_dir if model_dir is not None and _has_tokenizer(model_dir) else None
-    return model, load_tokenizer(tok_dir)
+    tok = load_tokenizer(tok_dir)
+    check_vocab(model, tok, tok_dir)
+    return model, tok
+
+
+def check_vocab(model: PreTrainedModel, tok: PreTrainedTokenizerBase, tok_dir: Path | None) -> None:
+    """Every token id the tokenizer can produce must have an embedding row."""
+    rows = model.get_input_embeddings().num_embeddings
+    if len(tok) > rows:
+        where = str(tok_dir) if tok_dir is not None else "the shipped tokenizer"
+        raise ConfigError(
+            f"model.tokenizer: {where} has {len(tok)} tokens but the model has {rows} "
+            "embedding rows; set model.tokenizer to the tokenizer trained with this model"
+        )
 
 
 def load_trained(

@@ -7,7 +7,7 @@ import math
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from tunesmith.config.schema import EvalConfig
+from tunesmith.config.schema import EVAL_METRICS, EvalConfig
 from tunesmith.data.types import Conversation
 from tunesmith.evaluation.generate import generate_texts
 from tunesmith.evaluation.metrics import exact_match
@@ -16,7 +16,7 @@ from tunesmith.tokenize.packing import Sample, pack_bins
 from tunesmith.tokenize.templates import render_prompt
 from tunesmith.training.loss import count_targets, forward_loss_sum
 
-METRICS = ("loss", "em")
+METRICS = EVAL_METRICS
 
 
 @torch.no_grad()

@@ -27,7 +27,7 @@ from tunesmith.tokenize.collate import collate_packed, collate_padded
 from tunesmith.tokenize.packing import Sample, plan_batches
 from tunesmith.training.checkpoint import load_checkpoint, save_checkpoint
 from tunesmith.training.data import build_splits
-from tunesmith.training.evaluate import METRICS, evaluate
+from tunesmith.training.evaluate import evaluate
 from tunesmith.training.logging import MetricsLogger, plot_loss_curve
 from tunesmith.training.loss import accumulate_gradients
 from tunesmith.training.optim import build_optimizer, build_scheduler
@@ -40,18 +40,6 @@ MIXED_PRECISION = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
 
 
 def _check(cfg: Config) -> None:
-    unknown = [m for m in cfg.eval.metrics if m not in METRICS]
-    if unknown:
-        raise ConfigError(f"eval.metrics: unknown {unknown}; valid: {', '.join(METRICS)}")
-    watched = cfg.train.early_stopping_metric
-    computed = [f"eval_{m}" for m in cfg.eval.metrics] + (
-        ["eval_ppl"] if "loss" in cfg.eval.metrics else []
-    )
-    if cfg.train.early_stopping_patience and watched not in computed:
-        raise ConfigError(
-            f"train.early_stopping_metric: '{watched}' is not computed; "
-            f"available with eval.metrics={cfg.eval.metrics}: {', '.join(computed)}"
-        )
     if cfg.train.precision == "fp16" and not torch.cuda.is_available():
         raise ConfigError("train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on CPU")
 
@@ -98,12 +86,13 @@ def train(cfg: Config) -> Path:
         mixed_precision=MIXED_PRECISION[t.precision], cpu=not torch.cuda.is_available()
     )
 
-    # -- model and method
+    # -- model, data, method (the base is written, when needed, only once all input checked out)
     model, tok = load_model_and_tokenizer(cfg.model, seed=t.seed)
     if t.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if cfg.method.name == "lora":
         lora_targets(model, cfg.method)  # fail on a wrong module name before writing anything
+    splits = build_splits(cfg.data, tok, seed=t.seed, rejects_dir=run_dir)
     base_dir = adapter_base_dir(model, tok, cfg, run_dir)
     model = attach_method(model, cfg.method)
     n_trainable, n_total = trainable_summary(model)
@@ -112,8 +101,6 @@ def train(cfg: Config) -> Path:
         f"({100 * n_trainable / n_total:.2f}%)"
     )
 
-    # -- data
-    splits = build_splits(cfg.data, tok, seed=t.seed, rejects_dir=run_dir)
     stream = BatchStream(splits.train, cfg, tok.pad_token_id)
     micro_per_epoch = len(stream.plan(0))
     steps_per_epoch = max(1, math.ceil(micro_per_epoch / t.grad_accum))
@@ -148,6 +135,7 @@ def train(cfg: Config) -> Path:
             loss_mean, real_tokens = accumulate_gradients(accelerator, model, window)
             state.tokens_seen += real_tokens
             grad_norm = _clip(accelerator, model, t.max_grad_norm)
+            lr = scheduler.get_last_lr()[0]  # the rate this step trains at
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -159,7 +147,7 @@ def train(cfg: Config) -> Path:
                 "step": state.step,
                 "epoch": state.epoch,
                 "loss": loss_mean,
-                "lr": scheduler.get_last_lr()[0],
+                "lr": lr,
                 "grad_norm": grad_norm,
                 "tokens": state.tokens_seen,
                 "tokens_per_s": tok_per_s,
@@ -176,7 +164,7 @@ def train(cfg: Config) -> Path:
             if state.step % t.log_every == 0 or last or evals:
                 logger.log(record)
             progress.update(state.step, record)
-            if t.save_every and state.step % t.save_every == 0 and not last:
+            if t.save_every and (state.step % t.save_every == 0 or last):
                 save_checkpoint(
                     checkpoints_dir(run_dir),
                     model=accelerator.unwrap_model(model),

@@ -12,11 +12,12 @@ from tunesmith.tokenize.packing import IGNORE
 
 def forward_loss_sum(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Sum of next-token cross-entropy over the batch's targets (not a mean)."""
-    inputs = {k: v for k, v in batch.items() if k != "targets"}
+    device = next(model.parameters()).device
+    inputs = {k: v.to(device) for k, v in batch.items() if k != "targets"}
     logits = model(**inputs, use_cache=False).logits
     return F.cross_entropy(
         logits.float().reshape(-1, logits.shape[-1]),
-        batch["targets"].reshape(-1),
+        batch["targets"].to(device).reshape(-1),
         ignore_index=IGNORE,
         reduction="sum",
     )

@@ -10,6 +10,9 @@ from tunesmith.errors import ConfigError
 from tunesmith.training.checkpoint import list_checkpoints
 
 OUTPUTS = (
+    "config.yaml",
+    "train_summary.json",
+    "rejects.jsonl",
     "metrics.jsonl",
     "checkpoints",
     "tensorboard",
@@ -18,6 +21,10 @@ OUTPUTS = (
     "base",
     "loss_curve.png",
 )
+
+
+# What makes a directory "hold a run": a failed start (config.yaml, base/) does not.
+RESULTS = ("metrics.jsonl", "checkpoints", "adapter", "model")
 
 
 def checkpoints_dir(run_dir: Path) -> Path:
@@ -39,13 +46,18 @@ def prepare_run_dir(cfg: Config) -> tuple[Path, Path | None]:
                 f"train.resume: '{resume}' is not a checkpoint directory "
                 "(expected 'none', 'auto' or a path like runs/x/checkpoints/step-000010)"
             )
-    has_outputs = any((run_dir / name).exists() for name in OUTPUTS)
-    if ckpt is None and has_outputs:
-        if not cfg.output.overwrite and resume == "none":
+    has_outputs = any((run_dir / name).exists() for name in RESULTS)
+    if ckpt is None and has_outputs and not cfg.output.overwrite:
+        if resume == "auto":
             raise ConfigError(
-                f"output.dir: '{run_dir}' already holds a run; set train.resume=auto to continue "
-                "it or output.overwrite=true to start over"
+                f"train.resume=auto: '{run_dir}' holds a run but no checkpoint to resume from "
+                "(checkpoints need train.save_every > 0); set output.overwrite=true to start over"
             )
+        raise ConfigError(
+            f"output.dir: '{run_dir}' already holds a run; set train.resume=auto to continue "
+            "it or output.overwrite=true to start over"
+        )
+    if ckpt is None:  # fresh start: clear what an earlier (overwritten or failed) start left
         for name in OUTPUTS:
             target = run_dir / name
             if target.is_dir():
