@@ -34,9 +34,9 @@ def write_corpus(path: Path, n_docs: int, seed: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--docs", type=int, default=40000, help="pretraining documents")
+    ap.add_argument("--docs", type=int, default=30000, help="pretraining documents")
     ap.add_argument("--epochs", type=float, default=1.0)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=1e-2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = ap.parse_args()
@@ -58,6 +58,8 @@ def main() -> None:
                     "scheduler": "cosine",
                     "seed": args.seed,
                     "log_every": 10,
+                    "save_every": 0,
+                    "keep_last": 1,
                 },
                 "eval": {"metrics": ["loss"]},
                 "output": {"dir": str(Path(tmp) / "run"), "tensorboard": False},

@@ -37,6 +37,19 @@ def lora_targets(model: PreTrainedModel, method: MethodConfig) -> list[str]:
     return list(wanted)
 
 
+def save_targets(model: PreTrainedModel, method: MethodConfig) -> list[str]:
+    """`method.lora.modules_to_save`, checked against the model's module names."""
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules() if name}
+    unknown = [m for m in method.lora.modules_to_save if m not in names]
+    if unknown:
+        top = sorted(name for name, _ in model.named_children()) + ["lm_head"]
+        raise ConfigError(
+            f"method.lora.modules_to_save: {unknown} not in this model; "
+            f"e.g. {', '.join(sorted(set(top)))}, embed_tokens"
+        )
+    return list(method.lora.modules_to_save)
+
+
 def attach_method(model: PreTrainedModel, method: MethodConfig) -> torch.nn.Module:
     """Return the model ready to train with `method`; only its trainable params require grad."""
     if method.name == "full":
@@ -49,6 +62,7 @@ def attach_method(model: PreTrainedModel, method: MethodConfig) -> torch.nn.Modu
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
         target_modules=lora_targets(model, method),
+        modules_to_save=save_targets(model, method) or None,
         bias="none",
         task_type="CAUSAL_LM",
     )

@@ -41,7 +41,10 @@ class CountingCollator:
 def train_baseline(spec: ArmSpec) -> tuple[torch.nn.Module, PreTrainedTokenizerBase, dict]:
     """Train one epoch the Trainer + PEFT way; return the model, tokenizer and raw numbers."""
     hf_logging.set_verbosity_error()
-    base, tok = load_model_and_tokenizer(ModelConfig(name_or_path=spec.model), seed=spec.seed)
+    # The attention a user gets from `from_pretrained` by default (SDPA with a padding mask).
+    base, tok = load_model_and_tokenizer(
+        ModelConfig(name_or_path=spec.model, attn_implementation="sdpa"), seed=spec.seed
+    )
     lora = LoraConfig(
         r=spec.lora_r,
         lora_alpha=spec.lora_alpha,

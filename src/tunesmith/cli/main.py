@@ -4,6 +4,10 @@
     tunesmith config show configs/tiny/lora.yaml method.lora.r=32
     tunesmith demo --output runs/demo
     tunesmith bench train --json bench.json
+    tunesmith data inspect raw.jsonl --max-len 2048
+    tunesmith data prepare configs/data/prepare.yaml steps.near_dedupe.threshold=0.85
+    tunesmith data prepare --input raw.jsonl --output prepared
+    tunesmith bench data --json bench_data.json
     tunesmith models
 
 Imports of the library happen inside each function, so `tunesmith --help` stays fast and a
@@ -52,6 +56,49 @@ def bench_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def data_inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+
+    from tunesmith.data.curate.inspect import inspect_data, print_inspection
+
+    report = inspect_data(
+        args.files,
+        fmt=args.format,
+        max_len=args.max_len,
+        tokenizer=args.tokenizer,
+        label_fields=args.field,
+        plot=None if args.no_plot or args.no_tokens else args.plot,
+        tokens=not args.no_tokens,
+    )
+    print_inspection(report, Console())
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            f.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+def data_prepare(args: argparse.Namespace) -> int:
+    from tunesmith.data.curate.config import load_prepare_config
+
+    config, overrides = args.config, list(args.overrides)
+    if config is not None and "=" in config and not config.endswith((".yaml", ".yml")):
+        config, overrides = None, [config, *overrides]  # no CONFIG, only KEY=VALUE overrides
+    cfg = load_prepare_config(config, overrides, inputs=args.input, output=args.output)
+    from tunesmith.data.curate.pipeline import prepare
+
+    prepare(cfg)
+    return 0
+
+
+def bench_data(args: argparse.Namespace) -> int:
+    from tunesmith.bench.data import run_bench
+
+    run_bench(args.json, docs=args.docs, processes=args.processes, seed=args.seed)
+    return 0
+
+
 def models(args: argparse.Namespace) -> int:
     from tunesmith.models.registry import PRESETS
 
@@ -66,6 +113,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "config show": config_show,
     "demo": demo,
     "bench train": bench_train,
+    "data inspect": data_inspect,
+    "data prepare": data_prepare,
+    "bench data": bench_data,
     "models": models,
 }
 
@@ -89,6 +139,54 @@ def _config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "overrides", metavar="KEY=VALUE", nargs="*", help="dotted overrides, e.g. train.lr=1e-4"
     )
+
+
+class _HelpWithPrepareKeys(argparse.Action):
+    """-h/--help of `data prepare` that appends every pipeline setting."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show this help and all settings")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from tunesmith.data.curate.config import format_prepare_help
+
+        print(parser.format_help() + "\n" + format_prepare_help(), end="")
+        parser.exit()
+
+
+def _data_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="inspect and prepare datasets")
+    data_sub = p.add_subparsers(metavar="ACTION", required=True)
+    p = data_sub.add_parser("inspect", help="formats, counts, token lengths, labels, duplicates")
+    p.add_argument("files", metavar="FILE", nargs="+", help="data files or directories")
+    p.add_argument("--format", default="auto", help="record format (default: auto per record)")
+    p.add_argument("--max-len", type=int, default=1024, help="count records longer than this")
+    p.add_argument("--tokenizer", metavar="DIR", help="tokenizer directory (default: shipped)")
+    p.add_argument(
+        "--field",
+        action="append",
+        help="label field to count (repeatable; "
+        "default: label, domain, category, task, language when present)",
+    )
+    p.add_argument("--plot", default="token_lengths.png", help="histogram PNG path")
+    p.add_argument("--no-plot", action="store_true", help="do not write the histogram")
+    p.add_argument("--no-tokens", action="store_true", help="skip token counting")
+    p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    p.set_defaults(command="data inspect")
+    p = data_sub.add_parser(
+        "prepare", help="clean, dedupe, filter, balance, augment, split", add_help=False
+    )
+    p.add_argument("-h", "--help", action=_HelpWithPrepareKeys)
+    p.add_argument("config", metavar="CONFIG", nargs="?", help="pipeline YAML (optional)")
+    p.add_argument(
+        "overrides",
+        metavar="KEY=VALUE",
+        nargs="*",
+        help="dotted overrides, e.g. steps.near_dedupe.threshold=0.85",
+    )
+    p.add_argument("--input", nargs="+", metavar="FILE", help="input files (input.paths)")
+    p.add_argument("--output", metavar="DIR", help="output directory (output.dir)")
+    p.set_defaults(command="data prepare")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,6 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench_sub.add_parser("train", help="training throughput against the baseline")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.set_defaults(command="bench train")
+    p = bench_sub.add_parser("data", help="near dedupe against the plain datasketch loop")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--docs", type=int, default=20_000, help="records in the generated corpus")
+    p.add_argument("--processes", type=int, default=0, help="hashing processes (0: one per CPU)")
+    p.add_argument("--seed", type=int, default=0, help="corpus seed")
+    p.set_defaults(command="bench data")
+
+    _data_parsers(sub)
 
     p = sub.add_parser("models", help="list model presets")
     p.set_defaults(command="models")

@@ -29,11 +29,14 @@ def demo_config(data_dir: Path, run_dir: Path) -> dict:
     return {
         "model": {"name_or_path": BASE},
         "data": {"train": [str(data_dir / "train.jsonl")], "max_len": 256},
-        "method": {"name": "lora", "lora": {"r": 16, "alpha": 32, "dropout": 0.0}},
+        "method": {
+            "name": "lora",
+            "lora": {"r": 16, "alpha": 32, "dropout": 0.0, "modules_to_save": ["lm_head"]},
+        },
         "train": {
-            "epochs": 3,
-            "batch_tokens": 2048,
-            "lr": 3e-3,
+            "epochs": 6,
+            "batch_tokens": 512,
+            "lr": 5e-3,
             "warmup_ratio": 0.05,
             "scheduler": "cosine",
             "seed": 0,

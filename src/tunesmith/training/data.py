@@ -100,8 +100,11 @@ def build_splits(
     train_samples, _ = encode_all(train_convs, tok, cfg, stats["train"])
     val_samples, val_kept = encode_all(val_convs, tok, cfg, stats["validation"])
     if not train_samples:
+        st = stats["train"]
         raise ConfigError(
-            f"data.train: no usable training samples in {cfg.train} "
-            f"(records={stats['train'].records}, dropped={stats['train'].as_dict()})"
+            f"data.train: no usable training samples in {', '.join(cfg.train)}: "
+            f"{st.records} records, {st.dropped_too_long} longer than data.max_len={cfg.max_len} "
+            f"(data.truncation={cfg.truncation}), {st.dropped_no_target} without trained tokens, "
+            f"{st.rejected} rejected"
         )
     return Splits(train_samples, val_samples, val_kept, stats)

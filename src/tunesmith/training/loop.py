@@ -18,7 +18,12 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 
-from tunesmith.adapters.peft_setup import attach_method, lora_targets, trainable_summary
+from tunesmith.adapters.peft_setup import (
+    attach_method,
+    lora_targets,
+    save_targets,
+    trainable_summary,
+)
 from tunesmith.config.load import save_config
 from tunesmith.config.schema import Config
 from tunesmith.errors import ConfigError
@@ -92,7 +97,17 @@ def train(cfg: Config) -> Path:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if cfg.method.name == "lora":
         lora_targets(model, cfg.method)  # fail on a wrong module name before writing anything
+        save_targets(model, cfg.method)
     splits = build_splits(cfg.data, tok, seed=t.seed, rejects_dir=run_dir)
+    for name, st in splits.stats.items():
+        d = st.as_dict()
+        accelerator.print(
+            f"data {name}: {d['records']:,} records -> {d['kept']:,} samples "
+            f"({d['truncated']:,} truncated at data.max_len={cfg.data.max_len}, "
+            f"{d['dropped_too_long']:,} dropped too long, {d['dropped_no_target']:,} without "
+            f"trained tokens, {d['rejected']:,} rejected); {d['tokens']:,} tokens, "
+            f"{d['target_tokens']:,} trained"
+        )
     base_dir = adapter_base_dir(model, tok, cfg, run_dir)
     model = attach_method(model, cfg.method)
     n_trainable, n_total = trainable_summary(model)

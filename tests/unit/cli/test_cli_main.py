@@ -44,12 +44,21 @@ def cfg_file(tmp_path, monkeypatch) -> str:
 
 
 def test_commands_map_covers_every_subcommand():
-    assert set(COMMANDS) == {"train", "config show", "demo", "bench train", "models"}
+    assert set(COMMANDS) == {
+        "train",
+        "config show",
+        "demo",
+        "bench train",
+        "models",
+        "data inspect",
+        "data prepare",
+        "bench data",
+    }
     assert all(callable(fn) for fn in COMMANDS.values())
     parser = build_parser()
-    needs_config = {"train", "config show"}
+    needs_arg = {"train": "c.yaml", "config show": "c.yaml", "data inspect": "raw.jsonl"}
     for command in COMMANDS:
-        argv = command.split() + (["c.yaml"] if command in needs_config else [])
+        argv = command.split() + ([needs_arg[command]] if command in needs_arg else [])
         assert parser.parse_args(argv).command == command
 
 
@@ -141,7 +150,7 @@ def test_usage_errors_exit_2(capsys, argv):
 def test_help_exits_0(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for command in ("train", "config", "demo", "bench", "models"):
+    for command in ("train", "config", "demo", "bench", "models", "data"):
         assert f"    {command} " in out
 
 
