@@ -45,7 +45,18 @@ CASES = [
     ),
     (
         ["method.lora.target_modules=[q_proj,nonexistent_proj]"],
-        "error: method.lora.target_modules: ",
+        "error: method.lora.target_modules: ['nonexistent_proj'] not in this model; valid: "
+        "down_proj, gate_proj, k_proj, o_proj, q_proj, up_proj, v_proj (or 'all-linear')\n",
+    ),
+    (
+        ["method.lora.modules_to_save=[lm_heads]"],
+        "error: method.lora.modules_to_save: ['lm_heads'] not in this model; "
+        "e.g. lm_head, model, embed_tokens\n",
+    ),
+    (
+        ["method.lora.trainable_tokens=[all-special,<nope>]"],
+        "error: method.lora.trainable_tokens: '<nope>' is not one token of this tokenizer "
+        "(expected a token string such as '<think>', or 'all-special')\n",
     ),
 ]
 
@@ -55,6 +66,7 @@ def test_bad_input_messages(capsys, cfg_path, overrides, message) -> None:
     code, err = run_cli(capsys, str(cfg_path), *overrides)
     assert code == 2
     assert err.startswith(message), err
+    assert len(err.splitlines()) == 1  # one line, no warnings or progress bars
     assert "Traceback" not in err
 
 

@@ -105,3 +105,21 @@ def test_truncation_counts_reported(chat_files, tmp_path, capsys) -> None:
         f"data.train: no usable training samples in {chat_files['train']}: 64 records, 64 longer "
         "than data.max_len=40 (data.truncation=drop), 0 without trained tokens, 0 rejected"
     )
+
+
+def test_trainable_tokens_train_only_special_rows(chat_files, tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    run(
+        chat_files,
+        tmp_path,
+        "a",
+        model="tiny-deepseek-v3",
+        method__lora={"r": 4, "alpha": 8, "dropout": 0.0, "trainable_tokens": ["all-special"]},
+    )
+    weights = load_file(tmp_path / "a" / "adapter" / "adapter_model.safetensors")
+    rows = {k: v.shape for k, v in weights.items() if "trainable_tokens" in k}
+    assert rows == {
+        "base_model.model.model.embed_tokens.token_adapter.trainable_tokens_delta": (7, 256),
+        "base_model.model.lm_head.token_adapter.trainable_tokens_delta": (7, 256),
+    }

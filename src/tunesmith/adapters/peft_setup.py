@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from peft import LoraConfig as PeftLoraConfig
 from peft import get_peft_model
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from tunesmith.config.schema import MethodConfig
 from tunesmith.errors import ConfigError
@@ -50,7 +50,31 @@ def save_targets(model: PreTrainedModel, method: MethodConfig) -> list[str]:
     return list(method.lora.modules_to_save)
 
 
-def attach_method(model: PreTrainedModel, method: MethodConfig) -> torch.nn.Module:
+def token_ids(tok: PreTrainedTokenizerBase | None, method: MethodConfig) -> list[int]:
+    """Ids of `method.lora.trainable_tokens` ('all-special': every added special token)."""
+    wanted = method.lora.trainable_tokens
+    if not wanted:
+        return []
+    if tok is None:
+        raise ConfigError("method.lora.trainable_tokens: needs the tokenizer")
+    vocab = tok.get_vocab()
+    ids: set[int] = set()
+    for token in wanted:
+        if token == "all-special":
+            ids |= {i for i, t in tok.added_tokens_decoder.items() if t.special}
+        elif token in vocab:
+            ids.add(vocab[token])
+        else:
+            raise ConfigError(
+                f"method.lora.trainable_tokens: '{token}' is not one token of this tokenizer "
+                "(expected a token string such as '<think>', or 'all-special')"
+            )
+    return sorted(ids)
+
+
+def attach_method(
+    model: PreTrainedModel, method: MethodConfig, tok: PreTrainedTokenizerBase | None = None
+) -> torch.nn.Module:
     """Return the model ready to train with `method`; only its trainable params require grad."""
     if method.name == "full":
         for p in model.parameters():
@@ -63,10 +87,23 @@ def attach_method(model: PreTrainedModel, method: MethodConfig) -> torch.nn.Modu
         lora_dropout=lora.dropout,
         target_modules=lora_targets(model, method),
         modules_to_save=save_targets(model, method) or None,
+        trainable_token_indices=_token_layers(model, token_ids(tok, method)),
         bias="none",
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, peft_cfg)
+
+
+def _token_layers(model: PreTrainedModel, ids: list[int]) -> dict[str, list[int]] | None:
+    """Input embedding and (untied) output head, keyed by module name, for trainable tokens."""
+    if not ids:
+        return None
+    names = {id(m): n.rsplit(".", 1)[-1] for n, m in model.named_modules()}
+    layers = {names[id(model.get_input_embeddings())]: ids}
+    head = model.get_output_embeddings()
+    if head is not None and head.weight is not model.get_input_embeddings().weight:
+        layers[names[id(head)]] = ids
+    return layers
 
 
 def trainable_summary(model: torch.nn.Module) -> tuple[int, int]:

@@ -76,6 +76,11 @@ class LoraConfig:
     alpha: float = opt(32.0, "LoRA alpha (scaling = alpha / r)", gt=0.0)
     dropout: float = opt(0.05, "LoRA dropout", min=0.0, max=0.9)
     target_modules: list[str] = opt(["all-linear"], "module names to adapt, or ['all-linear']")
+    trainable_tokens: list[str] = opt(
+        [],
+        "tokens whose input-embedding and output rows are trained in full, e.g. "
+        "[all-special] for the chat template's special tokens",
+    )
     modules_to_save: list[str] = opt(
         [],
         "modules trained in full and saved with the adapter, e.g. [lm_head] when the base "

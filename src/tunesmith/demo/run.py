@@ -31,7 +31,7 @@ def demo_config(data_dir: Path, run_dir: Path) -> dict:
         "data": {"train": [str(data_dir / "train.jsonl")], "max_len": 256},
         "method": {
             "name": "lora",
-            "lora": {"r": 16, "alpha": 32, "dropout": 0.0, "modules_to_save": ["lm_head"]},
+            "lora": {"r": 16, "alpha": 32, "dropout": 0.0, "trainable_tokens": ["all-special"]},
         },
         "train": {
             "epochs": 6,

@@ -277,10 +277,13 @@ PROSE_TEMPLATES = (
 
 # Questions answered in prose: the base learns to answer them, just not in a chat.
 QA_TEMPLATES = (
-    "Q: {question} A: {fact}",
+    "Q: {question}\nA: {fact}",
     "Someone asked: {question} The answer: {fact}",
-    "{question} Easy. {fact}",
+    "{question}\n{fact}\n\n{tag}",
+    "Q: {question}\nA: {fact} In short:\n\n{tag}",
 )
+
+SEPARATORS = (" ", " ", "\n", "\n\n")  # sentences run on, or start a new line
 
 FILLER_TEMPLATES = (
     "The {a} and the {b} met at the {c}.",
@@ -314,7 +317,8 @@ def prose_document(rng: random.Random, n_sentences: int = 8) -> str:
             key = rng.choice(keys)
             question = rng.choice(QUESTION_TEMPLATES).format(key=key)
             fact = reasoning_for(key, table[key])
-            out.append(rng.choice(QA_TEMPLATES).format(question=question, fact=fact))
+            qa = rng.choice(QA_TEMPLATES)
+            out.append(qa.format(question=question, fact=fact, tag=table[key]))
         elif roll < 0.8:
             key = rng.choice(keys)
             template = rng.choice(PROSE_TEMPLATES)
@@ -322,7 +326,7 @@ def prose_document(rng: random.Random, n_sentences: int = 8) -> str:
         else:
             a, b, c = rng.sample(KEYS, 3)
             out.append(rng.choice(FILLER_TEMPLATES).format(a=a, b=b, c=c))
-    return " ".join(out)
+    return "".join(s + rng.choice(SEPARATORS) for s in out).strip()
 
 
 def chat_record(key: str, tag: str, template: str) -> dict:

@@ -22,6 +22,7 @@ from tunesmith.adapters.peft_setup import (
     attach_method,
     lora_targets,
     save_targets,
+    token_ids,
     trainable_summary,
 )
 from tunesmith.config.load import save_config
@@ -98,6 +99,7 @@ def train(cfg: Config) -> Path:
     if cfg.method.name == "lora":
         lora_targets(model, cfg.method)  # fail on a wrong module name before writing anything
         save_targets(model, cfg.method)
+        token_ids(tok, cfg.method)
     splits = build_splits(cfg.data, tok, seed=t.seed, rejects_dir=run_dir)
     for name, st in splits.stats.items():
         d = st.as_dict()
@@ -109,7 +111,7 @@ def train(cfg: Config) -> Path:
             f"{d['target_tokens']:,} trained"
         )
     base_dir = adapter_base_dir(model, tok, cfg, run_dir)
-    model = attach_method(model, cfg.method)
+    model = attach_method(model, cfg.method, tok)
     n_trainable, n_total = trainable_summary(model)
     accelerator.print(
         f"method={cfg.method.name}: {n_trainable:,} trainable of {n_total:,} params "
