@@ -39,8 +39,12 @@ def tiny_config(
 
 
 def encoded_samples(tok, n: int = 6) -> list[Sample]:
-    train, _ = chat_dataset(n, 0, seed=7)
-    convs = [from_messages(r) for r in train]
+    train, _ = chat_dataset(3 * n, 0, seed=7)
+    # 1, 2 or 3 turns per conversation, so samples differ in length
+    convs = []
+    for i in range(n):
+        turns = train[3 * i : 3 * i + 1 + i % 3]
+        convs.append(from_messages({"messages": [m for r in turns for m in r["messages"]]}))
     out = []
     for conv in convs:
         enc = encode_conversation(tok, conv, max_len=128, train_on_prompt=False, truncation="right")

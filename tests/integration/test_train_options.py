@@ -96,14 +96,14 @@ def test_python_api_keyword_overrides(chat_files, tmp_path) -> None:
 
 
 def test_truncation_counts_reported(chat_files, tmp_path, capsys) -> None:
-    run(chat_files, tmp_path, "a", data__max_len=40, data__truncation="right", train__max_steps=1)
+    run(chat_files, tmp_path, "a", data__max_len=20, data__truncation="right", train__max_steps=1)
     out = capsys.readouterr().out
-    assert "data train: 64 records -> 64 samples (64 truncated at data.max_len=40, " in out
+    assert "data train: 64 records -> 64 samples (64 truncated at data.max_len=20, " in out
     with pytest.raises(ConfigError) as err:
-        run(chat_files, tmp_path, "b", data__max_len=40, data__truncation="drop")
+        run(chat_files, tmp_path, "b", data__max_len=20, data__truncation="drop")
     assert str(err.value) == (
         f"data.train: no usable training samples in {chat_files['train']}: 64 records, 64 longer "
-        "than data.max_len=40 (data.truncation=drop), 0 without trained tokens, 0 rejected"
+        "than data.max_len=20 (data.truncation=drop), 0 without trained tokens, 0 rejected"
     )
 
 

@@ -51,7 +51,8 @@ def save_targets(model: PreTrainedModel, method: MethodConfig) -> list[str]:
 
 
 def token_ids(tok: PreTrainedTokenizerBase | None, method: MethodConfig) -> list[int]:
-    """Ids of `method.lora.trainable_tokens` ('all-special': every added special token)."""
+    """Ids of `method.lora.trainable_tokens` ('all-special': every added token, i.e. bos, eos,
+    pad and the chat template's markers)."""
     wanted = method.lora.trainable_tokens
     if not wanted:
         return []
@@ -61,7 +62,7 @@ def token_ids(tok: PreTrainedTokenizerBase | None, method: MethodConfig) -> list
     ids: set[int] = set()
     for token in wanted:
         if token == "all-special":
-            ids |= {i for i, t in tok.added_tokens_decoder.items() if t.special}
+            ids |= set(tok.added_tokens_decoder)
         elif token in vocab:
             ids.add(vocab[token])
         else:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from tunesmith.data.types import Conversation, Message
 from tunesmith.errors import ConfigError
@@ -188,7 +188,9 @@ def load_tokenizer(path: str | Path | None = None) -> PreTrainedTokenizerBase:
     directory = shipped_tokenizer_dir() if path is None else Path(path)
     if not (directory / "tokenizer.json").is_file():
         raise ConfigError(f"tokenizer: '{directory}' has no tokenizer.json")
-    tok = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+    # The generic fast class, not the one a model directory's config.json names: e.g. the
+    # Qwen2 class would add an `<|endoftext|>` unk token the vocabulary does not have.
+    tok = PreTrainedTokenizerFast.from_pretrained(str(directory), local_files_only=True)
     vocab = tok.get_vocab()
     missing = [t for t in (BOS, EOS, USER, ASSISTANT) if t not in vocab]
     if missing:
