@@ -73,6 +73,19 @@ def token_ids(tok: PreTrainedTokenizerBase | None, method: MethodConfig) -> list
     return sorted(ids)
 
 
+def check_method(
+    model: PreTrainedModel, method: MethodConfig, tok: PreTrainedTokenizerBase | None
+) -> None:
+    """Every name in `method` resolves on this model and tokenizer (ConfigError otherwise).
+
+    The loop calls this before it writes anything; `attach_method` resolves the same names.
+    """
+    if method.name == "lora":
+        lora_targets(model, method)
+        save_targets(model, method)
+        token_ids(tok, method)
+
+
 def attach_method(
     model: PreTrainedModel, method: MethodConfig, tok: PreTrainedTokenizerBase | None = None
 ) -> torch.nn.Module:

@@ -41,31 +41,24 @@ def tiny_deepseek_v3_config() -> DeepseekV3Config:
     )
 
 
+# The dense (Qwen2 / Llama) presets share one miniature shape: 2 layers, GQA 4 heads / 2 kv.
+_DENSE_SHAPE = {
+    "vocab_size": VOCAB_SIZE,
+    "hidden_size": 128,
+    "intermediate_size": 352,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 2048,
+    **_SPECIALS,
+}
+
+
 def tiny_qwen2_config() -> Qwen2Config:
     """Qwen2 shape (GQA, qkv bias) in miniature; the architecture of DeepSeek-R1-Distill-Qwen."""
-    return Qwen2Config(
-        vocab_size=VOCAB_SIZE,
-        hidden_size=128,
-        intermediate_size=352,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        tie_word_embeddings=True,
-        **_SPECIALS,
-    )
+    return Qwen2Config(**_DENSE_SHAPE, tie_word_embeddings=True)
 
 
 def tiny_llama_config() -> LlamaConfig:
     """Llama shape (GQA) in miniature; the architecture of DeepSeek-R1-Distill-Llama."""
-    return LlamaConfig(
-        vocab_size=VOCAB_SIZE,
-        hidden_size=128,
-        intermediate_size=352,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        tie_word_embeddings=False,
-        **_SPECIALS,
-    )
+    return LlamaConfig(**_DENSE_SHAPE, tie_word_embeddings=False)

@@ -18,13 +18,7 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 
-from tunesmith.adapters.peft_setup import (
-    attach_method,
-    lora_targets,
-    save_targets,
-    token_ids,
-    trainable_summary,
-)
+from tunesmith.adapters.peft_setup import attach_method, check_method, trainable_summary
 from tunesmith.config.load import save_config
 from tunesmith.config.schema import Config
 from tunesmith.errors import ConfigError
@@ -96,10 +90,7 @@ def train(cfg: Config) -> Path:
     model, tok = load_model_and_tokenizer(cfg.model, seed=t.seed)
     if t.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    if cfg.method.name == "lora":
-        lora_targets(model, cfg.method)  # fail on a wrong module name before writing anything
-        save_targets(model, cfg.method)
-        token_ids(tok, cfg.method)
+    check_method(model, cfg.method, tok)  # fail on a wrong name before writing anything
     splits = build_splits(cfg.data, tok, seed=t.seed, rejects_dir=run_dir)
     for name, st in splits.stats.items():
         d = st.as_dict()
