@@ -45,7 +45,7 @@ CASES = [
     ),
     (
         ["method.lora.target_modules=[q_proj,nonexistent_proj]"],
-        "error: method.lora.target_modules: ['nonexistent_proj'] not in this model; valid: "
+        "error: method.lora.target_modules: ['nonexistent_proj'] not in this model (qwen2); valid: "
         "down_proj, gate_proj, k_proj, o_proj, q_proj, up_proj, v_proj (or 'all-linear')\n",
     ),
     (

@@ -17,19 +17,27 @@ subcommand only needs its own dependencies when it runs.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
+from tunesmith.cli import eval_cmd, serve_cmd
 from tunesmith.errors import TunesmithError
 
 
 def train(args: argparse.Namespace) -> int:
     from tunesmith.config import load_config
 
-    load_config(args.config, args.overrides)  # a bad config fails before the heavy imports
+    cfg = load_config(args.config, args.overrides)  # a bad config fails before heavy imports
+    if args.nproc is not None:
+        from tunesmith.training.launch import launch_local
+
+        return launch_local(cfg, args.config, list(args.overrides), args.nproc)
     from tunesmith.api import train as run_train
 
-    print(run_train(args.config, overrides=args.overrides))
+    run_dir = run_train(args.config, overrides=args.overrides)
+    if os.environ.get("RANK", "0") == "0":  # one line per run, not per process
+        print(run_dir)
     return 0
 
 
@@ -118,6 +126,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "bench data": bench_data,
     "models": models,
 }
+COMMANDS.update(eval_cmd.COMMANDS)
+COMMANDS.update(serve_cmd.COMMANDS)
 
 
 class _HelpWithConfigKeys(argparse.Action):
@@ -197,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="fine-tune a model from a YAML config", add_help=False)
     _config_args(p)
+    p.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="launch N processes on this machine (torchrun) with the distributed.strategy engine",
+    )
     p.set_defaults(command="train")
 
     p = sub.add_parser("config", help="inspect configs")
@@ -222,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(command="bench data")
 
     _data_parsers(sub)
+    eval_cmd.add_parsers(sub)
+    serve_cmd.add_parsers(sub)
 
     p = sub.add_parser("models", help="list model presets")
     p.set_defaults(command="models")

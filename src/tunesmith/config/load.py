@@ -143,6 +143,16 @@ def check_config(cfg: Config) -> None:
             f"train.early_stopping_metric: '{watched}' is not computed; "
             f"available with eval.metrics={cfg.eval.metrics}: {', '.join(computed)}"
         )
+    lower_is_better = watched in ("eval_loss", "eval_ppl")
+    if cfg.train.early_stopping_patience and lower_is_better != (
+        cfg.train.early_stopping_mode == "min"
+    ):
+        better = "lower" if lower_is_better else "higher"
+        raise ConfigError(
+            f"train.early_stopping_mode: '{cfg.train.early_stopping_mode}' but {watched} is "
+            f"better when {better}; set train.early_stopping_mode="
+            + ("min" if lower_is_better else "max")
+        )
     for key, value in (
         ("train.eval_every", cfg.train.eval_every),
         ("train.early_stopping_patience", cfg.train.early_stopping_patience),

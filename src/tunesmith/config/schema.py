@@ -74,7 +74,12 @@ class DataConfig:
 class LoraConfig:
     r: int = opt(16, "LoRA rank", min=1)
     alpha: float = opt(32.0, "LoRA alpha (scaling = alpha / r)", gt=0.0)
-    dropout: float = opt(0.05, "LoRA dropout", min=0.0, max=0.9)
+    dropout: float = opt(
+        0.0,
+        "LoRA dropout (must be 0 when MoE / MLP weights of DeepSeek models are adapted)",
+        min=0.0,
+        max=0.9,
+    )
     target_modules: list[str] = opt(["all-linear"], "module names to adapt, or ['all-linear']")
     trainable_tokens: list[str] = opt(
         [],
@@ -86,12 +91,84 @@ class LoraConfig:
         "modules trained in full and saved with the adapter, e.g. [lm_head] when the base "
         "never saw the chat template's special tokens",
     )
+    use_rslora: bool = opt(False, "rank-stabilised scaling alpha / sqrt(r) instead of alpha / r")
+    plus_lr_ratio: float = opt(
+        0.0, "LoRA+: lora_B learns at lr x this ratio (e.g. 16); 0 = off", min=0.0
+    )
+
+
+@dataclass
+class QLoraConfig:
+    quant_type: str = opt("nf4", "4-bit data type of the frozen base", choices=["nf4", "fp4"])
+    double_quant: bool = opt(True, "also quantize the quantization constants")
+    compute_dtype: str = opt(
+        "bfloat16", "dtype the 4-bit weights are dequantized to", choices=["bfloat16", "float16"]
+    )
+
+
+@dataclass
+class PrefixConfig:
+    num_virtual_tokens: int = opt(16, "virtual key/value positions prepended in every layer", min=1)
+    projection: bool = opt(False, "reparameterise the prefix through a 2-layer MLP")
+    projection_dim: int = opt(256, "hidden size of that MLP", min=1)
+
+
+@dataclass
+class FreezeConfig:
+    trainable_layers: list[str] = opt(
+        [],
+        "decoder layers trained in full, as indices or ranges: ['8-11'], ['-2:'] (the last two)",
+    )
+    trainable_modules: list[str] = opt(
+        [],
+        "parameter-name patterns trained in full (fnmatch), e.g. ['lm_head', '*.norm.*']",
+    )
+
+
+METHODS = ["lora", "dora", "qlora", "prefix", "freeze", "full"]
 
 
 @dataclass
 class MethodConfig:
-    name: str = opt("lora", "fine-tuning method", choices=["lora", "full"])
-    lora: LoraConfig = field(default_factory=LoraConfig, metadata={"help": "LoRA settings"})
+    name: str = opt(
+        "lora",
+        "fine-tuning method: lora, dora (weight-decomposed LoRA), qlora (LoRA on a 4-bit "
+        "base, CUDA), prefix (prefix tuning), freeze (chosen layers/modules in full), full",
+        choices=METHODS,
+    )
+    lora: LoraConfig = field(
+        default_factory=LoraConfig, metadata={"help": "LoRA settings (also dora and qlora)"}
+    )
+    qlora: QLoraConfig = field(default_factory=QLoraConfig, metadata={"help": "QLoRA base"})
+    prefix: PrefixConfig = field(
+        default_factory=PrefixConfig, metadata={"help": "prefix tuning settings"}
+    )
+    freeze: FreezeConfig = field(
+        default_factory=FreezeConfig, metadata={"help": "what `freeze` trains"}
+    )
+
+
+@dataclass
+class DistributedConfig:
+    strategy: str = opt(
+        "none",
+        "none (one process), ddp, deepspeed (ZeRO) or fsdp (FSDP2); launch with --nproc N",
+        choices=["none", "ddp", "deepspeed", "fsdp"],
+    )
+    zero_stage: int = opt(2, "DeepSpeed ZeRO stage", choices=[1, 2, 3])
+    offload_optimizer: str = opt("none", "DeepSpeed: optimizer state on", choices=["none", "cpu"])
+    offload_params: str = opt(
+        "none", "DeepSpeed ZeRO-3 / FSDP: parameters on", choices=["none", "cpu"]
+    )
+    fsdp_reshard_after_forward: bool = opt(
+        True, "FSDP: free gathered parameters after forward (FULL_SHARD); false = SHARD_GRAD_OP"
+    )
+    backend: str = opt(
+        "auto",
+        "process-group backend: auto = nccl on CUDA, gloo on CPU",
+        choices=["auto", "gloo", "nccl"],
+    )
+    timeout_minutes: int = opt(30, "collective timeout", min=1)
 
 
 @dataclass
@@ -129,18 +206,40 @@ class TrainConfig:
     early_stopping_mode: str = opt(
         "min", "whether lower or higher is better", choices=["min", "max"]
     )
+    router_aux_loss_coef: float = opt(
+        0.0, "MoE load-balancing loss weight added to the LM loss (logged as aux_loss)", min=0.0
+    )
     progress: bool = opt(True, "show a progress bar")
 
 
-EVAL_METRICS = ("loss", "em")
+# Metric names (what each needs and computes: evaluation/registry.py, docs/eval.md).
+EVAL_METRICS = (
+    "loss",
+    "em",
+    "f1",
+    "bleu",
+    "rouge1",
+    "rouge2",
+    "rouge_l",
+    "accuracy",
+    "macro_f1",
+    "roc_auc",
+)
 
 
 @dataclass
 class EvalConfig:
-    metrics: list[str] = opt(["loss"], "metrics on the validation split: loss, em")
+    metrics: list[str] = opt(
+        ["loss"],
+        "metrics on the validation split, logged as eval_<name> (loss also gives eval_ppl): "
+        + ", ".join(EVAL_METRICS),
+    )
     max_new_tokens: int = opt(64, "generation budget for generative metrics", min=1)
     batch_size: int = opt(16, "samples per generation batch", min=1)
     max_samples: int = opt(0, "cap on evaluated samples; 0 = all", min=0)
+    score_reasoning: bool = opt(
+        False, "score whole outputs, <think> block included (default: the final answer only)"
+    )
 
 
 @dataclass
@@ -163,5 +262,8 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "optimisation loop"})
     eval: EvalConfig = field(
         default_factory=EvalConfig, metadata={"help": "evaluation during training"}
+    )
+    distributed: DistributedConfig = field(
+        default_factory=DistributedConfig, metadata={"help": "multi-process training"}
     )
     output: OutputConfig = field(default_factory=OutputConfig, metadata={"help": "run directory"})

@@ -1,9 +1,76 @@
-"""Batched greedy generation with a Hugging Face model (left-padded prompts)."""
+"""Greedy generation for evaluation: rendered prompts in, completion texts out.
+
+`generate_answers` is the one entry point evaluation uses. It runs the inference engine
+(tunesmith.inference: continuous batching over a slot KV cache) for plain Hugging Face
+models. A `PeftModel` still goes through batched Hugging Face `generate` on left-padded
+prompts (`generate_texts`): the engine's multi-LoRA path cannot run every adapter yet
+(trainable tokens, prefix tuning). `tunesmith eval run` merges LoRA adapters first, so it
+always takes the engine path for them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from transformers import PreTrainedTokenizerBase
+
+
+def generate_answers(
+    model: torch.nn.Module,
+    tok: PreTrainedTokenizerBase,
+    prompts: list[str],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+    advance: Callable[[int], None] | None = None,
+) -> list[str]:
+    """Greedy completions of rendered prompts, in order (eos excluded, special tokens kept).
+
+    `batch_size` sequences decode together; `advance(n)` reports each finished batch.
+    """
+    was_training = model.training
+    engine = _engine(model, batch_size) if not hasattr(model, "peft_config") else None
+    outputs: list[str] = []
+    try:
+        for start in range(0, len(prompts), batch_size):
+            chunk = prompts[start : start + batch_size]
+            if engine is None:
+                outputs += generate_texts(
+                    model, tok, chunk, max_new_tokens=max_new_tokens, batch_size=batch_size
+                )
+            else:
+                outputs += _engine_texts(engine, tok, chunk, max_new_tokens)
+            if advance is not None:
+                advance(len(chunk))
+    finally:
+        model.train(was_training)
+    return outputs
+
+
+def _engine(model: torch.nn.Module, batch_size: int):  # noqa: ANN202 - imported lazily
+    from tunesmith.inference import Engine
+
+    return Engine(model, max_batch=batch_size, batched_decode=True)
+
+
+def _engine_texts(
+    engine: object, tok: PreTrainedTokenizerBase, prompts: list[str], max_new_tokens: int
+) -> list[str]:
+    from tunesmith.inference import SamplingParams
+
+    params = SamplingParams(
+        max_tokens=max_new_tokens, temperature=0.0, stop_token_ids=[tok.eos_token_id]
+    )
+    ids = [tok.encode(p, add_special_tokens=False) for p in prompts]
+    outs = engine.generate(ids, params)  # type: ignore[attr-defined]
+    return [_decode(tok, out.token_ids) for out in outs]
+
+
+def _decode(tok: PreTrainedTokenizerBase, ids: list[int]) -> str:
+    if tok.eos_token_id in ids:
+        ids = ids[: ids.index(tok.eos_token_id)]
+    return tok.decode(ids, skip_special_tokens=False).replace(tok.pad_token, "")
 
 
 @torch.no_grad()
@@ -15,7 +82,7 @@ def generate_texts(
     max_new_tokens: int,
     batch_size: int,
 ) -> list[str]:
-    """Greedy completions of already-rendered prompts (special tokens kept, eos removed)."""
+    """Greedy completions with Hugging Face `generate` (left-padded batches)."""
     was_training = model.training
     model.eval()
     outputs: list[str] = []
@@ -39,9 +106,6 @@ def generate_texts(
             pad_token_id=pad_id,
             eos_token_id=tok.eos_token_id,
         )
-        for row in out[:, width:].cpu().tolist():
-            if tok.eos_token_id in row:
-                row = row[: row.index(tok.eos_token_id)]
-            outputs.append(tok.decode(row, skip_special_tokens=False).replace(tok.pad_token, ""))
+        outputs += [_decode(tok, row) for row in out[:, width:].cpu().tolist()]
     model.train(was_training)
     return outputs

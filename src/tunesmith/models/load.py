@@ -46,13 +46,30 @@ def _has_tokenizer(path: Path) -> bool:
 
 
 def load_model_and_tokenizer(
-    cfg: ModelConfig, seed: int = 0
+    cfg: ModelConfig, seed: int = 0, quantize: object | None = None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Build or load the model (on CPU) and the tokenizer that goes with it."""
+    """Build or load the model (on CPU; on this process's GPU when `quantize`, a
+    transformers BitsAndBytesConfig, asks for a 4-bit base) and its tokenizer."""
     quiet_libraries()
     dtype = DTYPES[cfg.dtype]
     model_dir = resolve_model_dir(cfg.name_or_path)
-    if model_dir is None:
+    if quantize is not None and model_dir is None:
+        raise ConfigError(
+            f"model.name_or_path: qlora quantizes pretrained weights; '{cfg.name_or_path}' "
+            "is a random-init preset (use a model directory or tiny-deepseek-v3-base)"
+        )
+    if quantize is not None:
+        import os
+
+        model = AutoModelForCausalLM.from_pretrained(
+            model_dir,
+            dtype=dtype,
+            local_files_only=True,
+            attn_implementation=cfg.attn_implementation,
+            quantization_config=quantize,
+            device_map={"": int(os.environ.get("LOCAL_RANK", "0"))},
+        )
+    elif model_dir is None:
         torch.manual_seed(seed)
         config = PRESETS[cfg.name_or_path].config()
         model = AutoModelForCausalLM.from_config(
@@ -107,6 +124,8 @@ def load_trained(
 
     from peft import PeftModel
 
+    from tunesmith.adapters.prefix import register_mla_prefix
+
     base_name = json.loads((path / "adapter_config.json").read_text()).get(
         "base_model_name_or_path"
     )
@@ -115,4 +134,5 @@ def load_trained(
     base, _ = load_model_and_tokenizer(
         ModelConfig(name_or_path=base_name, dtype=dtype, attn_implementation=attn_implementation)
     )
+    register_mla_prefix(base.config)  # a prefix adapter on MLA needs the cache layout
     return PeftModel.from_pretrained(base, path), load_tokenizer(path)

@@ -72,16 +72,18 @@ def _too_long(tok: PreTrainedTokenizerBase, conv: Conversation, cfg: DataConfig)
 
 
 def build_splits(
-    cfg: DataConfig, tok: PreTrainedTokenizerBase, *, seed: int, rejects_dir: Path
+    cfg: DataConfig, tok: PreTrainedTokenizerBase, *, seed: int, rejects_dir: Path | None
 ) -> Splits:
     if not cfg.train:
         raise ConfigError("data.train: no training files given (expected a list of paths)")
     common = {"fmt": cfg.format, "on_error": cfg.on_error, "system_prompt": cfg.system_prompt}
-    train = load_conversations(cfg.train, rejects_path=rejects_dir / "rejects.jsonl", **common)
+    # rejects_dir None (ranks other than 0): same records, nothing written
+    rejects = (lambda name: rejects_dir / name) if rejects_dir is not None else (lambda _: None)
+    train = load_conversations(cfg.train, rejects_path=rejects("rejects.jsonl"), **common)
     train_convs = train.conversations
     if cfg.validation:
         val = load_conversations(
-            cfg.validation, rejects_path=rejects_dir / "rejects_validation.jsonl", **common
+            cfg.validation, rejects_path=rejects("rejects_validation.jsonl"), **common
         )
         val_convs, val_rejected = val.conversations, val.rejected
     else:

@@ -1,35 +1,32 @@
-"""Evaluation during training: mean token loss / perplexity and generative exact match."""
+"""Evaluation during training: `eval.metrics` on the validation split, keyed eval_<metric>.
+
+`loss` is the token-weighted mean loss over the encoded validation samples (plus eval_ppl);
+every other metric goes through the evaluator of `tunesmith eval run` (evaluation/runner.py)
+on the validation conversations (text samples skipped).
+"""
 
 from __future__ import annotations
-
-import math
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
 from tunesmith.config.schema import EVAL_METRICS, EvalConfig
 from tunesmith.data.types import Conversation
-from tunesmith.evaluation.generate import generate_texts
-from tunesmith.evaluation.metrics import exact_match
-from tunesmith.tokenize.collate import collate_packed
-from tunesmith.tokenize.packing import Sample, pack_bins
+from tunesmith.evaluation.generate import generate_answers
+from tunesmith.evaluation.loglik import sample_losses
+from tunesmith.evaluation.metrics import exact_match, final_answer, perplexity
+from tunesmith.evaluation.records import items_from_conversations
+from tunesmith.evaluation.runner import EvalOptions, evaluate_items
+from tunesmith.tokenize.packing import Sample
 from tunesmith.tokenize.templates import render_prompt
-from tunesmith.training.loss import count_targets, forward_loss_sum
 
 METRICS = EVAL_METRICS
 
 
-@torch.no_grad()
 def eval_loss(model: torch.nn.Module, samples: list[Sample], batch_tokens: int) -> float:
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for group in pack_bins([len(s.input_ids) for s in samples], batch_tokens):
-        batch = collate_packed([samples[i] for i in group])
-        total += float(forward_loss_sum(model, batch))
-        count += count_targets(batch)
-    model.train(was_training)
-    return total / max(count, 1)
+    """Mean next-token loss over every target token of `samples`."""
+    losses = sample_losses(model, samples, batch_tokens)
+    return sum(t for t, _ in losses) / max(sum(n for _, n in losses), 1)
 
 
 def reference_of(conv: Conversation) -> str:
@@ -43,17 +40,16 @@ def eval_exact_match(
     convs: list[Conversation],
     cfg: EvalConfig,
 ) -> tuple[float, list[dict]]:
-    """Mean exact match of greedy generations, and per-sample rows."""
+    """Mean exact match of greedy generations (final answers), and per-sample rows."""
     prompts = [render_prompt(c) for c in convs]
-    preds = generate_texts(
+    preds = generate_answers(
         model, tok, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size
     )
     rows = []
     for conv, prompt, pred in zip(convs, prompts, preds, strict=True):
         ref = reference_of(conv)
-        rows.append(
-            {"prompt": prompt, "reference": ref, "prediction": pred, "em": exact_match(pred, ref)}
-        )
+        em = exact_match(pred if cfg.score_reasoning else final_answer(pred), ref)
+        rows.append({"prompt": prompt, "reference": ref, "prediction": pred, "em": em})
     return sum(r["em"] for r in rows) / max(len(rows), 1), rows
 
 
@@ -71,8 +67,17 @@ def evaluate(
     out: dict[str, float] = {}
     if "loss" in cfg.metrics:
         loss = eval_loss(model, samples, batch_tokens)
-        out["eval_loss"] = loss
-        out["eval_ppl"] = math.exp(min(loss, 50.0))
-    if "em" in cfg.metrics:
-        out["eval_em"], _ = eval_exact_match(model, tok, [c for c in convs if not c.is_text], cfg)
+        out["eval_loss"], out["eval_ppl"] = loss, perplexity(loss)
+    others = [m for m in cfg.metrics if m != "loss"]
+    chats = [c for c in convs if not c.is_text]
+    if others and chats:
+        opts = EvalOptions(
+            others,
+            max_new_tokens=cfg.max_new_tokens,
+            batch_size=cfg.batch_size,
+            batch_tokens=batch_tokens,
+            score_reasoning=cfg.score_reasoning,
+        )
+        result = evaluate_items(model, tok, items_from_conversations(chats, others), opts)
+        out |= {f"eval_{key}": value for key, value in result.metrics.items()}
     return out

@@ -14,34 +14,42 @@ import time
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.state import AcceleratorState
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedType, set_seed
 
-from tunesmith.adapters.peft_setup import attach_method, check_method, trainable_summary
+from tunesmith.adapters.peft_setup import attach_method, check_method, check_method_before_load
+from tunesmith.adapters.report import method_report
 from tunesmith.config.load import save_config
 from tunesmith.config.schema import Config
 from tunesmith.errors import ConfigError
 from tunesmith.models.load import load_model_and_tokenizer
+from tunesmith.models.moe import RouterAuxLoss
 from tunesmith.tokenize.collate import collate_packed, collate_padded
 from tunesmith.tokenize.packing import Sample, plan_batches
 from tunesmith.training.checkpoint import load_checkpoint, save_checkpoint
 from tunesmith.training.data import build_splits
+from tunesmith.training.distributed import (
+    Ranks,
+    check_launch,
+    make_accelerator,
+    process_group_kwargs,
+)
 from tunesmith.training.evaluate import evaluate
 from tunesmith.training.logging import MetricsLogger, plot_loss_curve
 from tunesmith.training.loss import accumulate_gradients
 from tunesmith.training.optim import build_optimizer, build_scheduler
 from tunesmith.training.output import adapter_base_dir, save_final
 from tunesmith.training.progress import TrainProgress
-from tunesmith.training.run_dir import checkpoints_dir, prepare_run_dir
+from tunesmith.training.run_dir import checkpoints_dir, clear_outputs, plan_run_dir
 from tunesmith.training.state import TrainState
-
-MIXED_PRECISION = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
 
 
 def _check(cfg: Config) -> None:
     if cfg.train.precision == "fp16" and not torch.cuda.is_available():
         raise ConfigError("train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on CPU")
+    check_launch(cfg.distributed)
+    check_method_before_load(cfg)
 
 
 class BatchStream:
@@ -72,57 +80,86 @@ class BatchStream:
         return collate_padded(group, self.pad_id)
 
 
+def _start(cfg: Config) -> tuple[Path, Path | None, PartialState]:
+    """Process group, then the run dir: every rank decides alike, rank 0 writes."""
+    group = PartialState(**process_group_kwargs(cfg.distributed))
+    run_dir, resume_from = plan_run_dir(cfg)
+    group.wait_for_everyone()
+    if group.is_main_process:
+        if resume_from is None:
+            clear_outputs(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+    group.wait_for_everyone()
+    return run_dir, resume_from, group
+
+
 def train(cfg: Config) -> Path:
     """Fine-tune as `cfg` says; return the run directory."""
     _check(cfg)
     t = cfg.train
-    run_dir, resume_from = prepare_run_dir(cfg)
-    save_config(cfg, run_dir / "config.yaml")
-    set_seed(t.seed)
     # Each train() call configures precision afresh (a second call in one process, as from the
     # Python API or a notebook, may ask for another); the process group itself is kept.
     AcceleratorState._reset_state()
-    accelerator = Accelerator(
-        mixed_precision=MIXED_PRECISION[t.precision], cpu=not torch.cuda.is_available()
-    )
+    run_dir, resume_from, group = _start(cfg)
+    set_seed(t.seed)
 
     # -- model, data, method (the base is written, when needed, only once all input checked out)
-    model, tok = load_model_and_tokenizer(cfg.model, seed=t.seed)
+    model, tok = load_model_and_tokenizer(cfg.model, seed=t.seed, quantize=_quantization(cfg))
     if t.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     check_method(model, cfg.method, tok)  # fail on a wrong name before writing anything
-    splits = build_splits(cfg.data, tok, seed=t.seed, rejects_dir=run_dir)
+    router = RouterAuxLoss(model)
+    if t.router_aux_loss_coef and not router:
+        raise ConfigError(
+            "train.router_aux_loss_coef: this model has no MoE router (DeepSeek-V3 / V2 MoE "
+            "layers have one); set it to 0"
+        )
+    accelerator = make_accelerator(cfg, run_dir, model)
+    ranks = Ranks(accelerator, cfg.distributed.strategy)
+    splits = build_splits(
+        cfg.data, tok, seed=t.seed, rejects_dir=run_dir if ranks.is_main else None
+    )
     for name, st in splits.stats.items():
         d = st.as_dict()
-        accelerator.print(
+        ranks.print(
             f"data {name}: {d['records']:,} records -> {d['kept']:,} samples "
             f"({d['truncated']:,} truncated at data.max_len={cfg.data.max_len}, "
             f"{d['dropped_too_long']:,} dropped too long, {d['dropped_no_target']:,} without "
             f"trained tokens, {d['rejected']:,} rejected); {d['tokens']:,} tokens, "
             f"{d['target_tokens']:,} trained"
         )
-    base_dir = adapter_base_dir(model, tok, cfg, run_dir)
+    base_dir = adapter_base_dir(model, tok, cfg, run_dir, ranks)
     model = attach_method(model, cfg.method, tok)
-    n_trainable, n_total = trainable_summary(model)
-    accelerator.print(
-        f"method={cfg.method.name}: {n_trainable:,} trainable of {n_total:,} params "
-        f"({100 * n_trainable / n_total:.2f}%)"
-    )
+    report = method_report(model, cfg.method)
+    ranks.print(report.line())
+    if ranks.world > 1:
+        ranks.print(
+            f"distributed: {cfg.distributed.strategy} on {ranks.world} processes, global batch "
+            f"= {t.grad_accum} x {ranks.world} micro-batches"
+        )
 
     stream = BatchStream(splits.train, cfg, tok.pad_token_id)
+    window_size = t.grad_accum * ranks.world
     micro_per_epoch = len(stream.plan(0))
-    steps_per_epoch = max(1, math.ceil(micro_per_epoch / t.grad_accum))
+    steps_per_epoch = max(1, math.ceil(micro_per_epoch / window_size))
     total_steps = t.max_steps or max(1, math.ceil(t.epochs * steps_per_epoch))
 
     # -- optimisation
-    optimizer = build_optimizer(model, t)
+    optimizer = build_optimizer(model, t, lora_plus_ratio=cfg.method.lora.plus_lr_ratio)
     scheduler = build_scheduler(optimizer, t, total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
     state = TrainState()
     if resume_from is not None:
-        state = load_checkpoint(resume_from, model=model, optimizer=optimizer, scheduler=scheduler)
-        accelerator.print(f"resumed from {resume_from} at step {state.step}")
-    logger = MetricsLogger(run_dir, tensorboard=cfg.output.tensorboard, resume_step=state.step)
+        state = load_checkpoint(
+            resume_from, model=model, optimizer=optimizer, scheduler=scheduler, ranks=ranks
+        )
+        ranks.print(f"resumed from {resume_from} at step {state.step}")
+    logger = (
+        MetricsLogger(run_dir, tensorboard=cfg.output.tensorboard, resume_step=state.step)
+        if ranks.is_main
+        else None
+    )
 
     def run_eval() -> dict[str, float]:
         if not splits.validation:
@@ -136,12 +173,19 @@ def train(cfg: Config) -> Path:
     started = time.perf_counter()
     start_step, start_tokens = state.step, state.tokens_seen
     stopped_early = False
-    with TrainProgress(total_steps, state.step, enabled=t.progress) as progress:
+    with TrainProgress(total_steps, state.step, enabled=t.progress and ranks.is_main) as progress:
         while state.step < total_steps:
             step_started = time.perf_counter()
-            window = [stream.next(state) for _ in range(t.grad_accum)]
-            loss_mean, real_tokens = accumulate_gradients(accelerator, model, window)
-            state.tokens_seen += real_tokens
+            window = [stream.next(state) for _ in range(window_size)]
+            step = accumulate_gradients(
+                accelerator,
+                model,
+                window,
+                ranks=ranks,
+                router=router if router else None,
+                aux_coef=t.router_aux_loss_coef,
+            )
+            state.tokens_seen += step.tokens
             grad_norm = _clip(accelerator, model, t.max_grad_norm)
             lr = scheduler.get_last_lr()[0]  # the rate this step trains at
             optimizer.step()
@@ -154,13 +198,15 @@ def train(cfg: Config) -> Path:
             record = {
                 "step": state.step,
                 "epoch": state.epoch,
-                "loss": loss_mean,
+                "loss": step.loss,
                 "lr": lr,
                 "grad_norm": grad_norm,
                 "tokens": state.tokens_seen,
                 "tokens_per_s": tok_per_s,
                 "step_seconds": time.perf_counter() - step_started,
             }
+            if step.aux_loss is not None:
+                record["aux_loss"] = step.aux_loss
             last = state.step == total_steps
             evals: dict[str, float] = {}
             if (t.eval_every and state.step % t.eval_every == 0) or last:
@@ -169,43 +215,49 @@ def train(cfg: Config) -> Path:
                 if evals:
                     state.history.append({"step": state.step, **evals})
                     stopped_early = _early_stop(state, evals, cfg)
-            if state.step % t.log_every == 0 or last or evals:
+            if logger is not None and (state.step % t.log_every == 0 or last or evals):
                 logger.log(record)
             progress.update(state.step, record)
             if t.save_every and (state.step % t.save_every == 0 or last):
                 save_checkpoint(
                     checkpoints_dir(run_dir),
-                    model=accelerator.unwrap_model(model),
+                    model=model,
                     optimizer=optimizer,
                     scheduler=scheduler,
                     state=state,
                     keep_last=t.keep_last,
+                    ranks=ranks,
                 )
             if stopped_early:
-                accelerator.print(
+                ranks.print(
                     f"early stop at step {state.step}: no better {t.early_stopping_metric} "
                     f"in {t.early_stopping_patience} evaluations"
                 )
                 break
 
     # -- finish
-    logger.close()
     train_seconds = time.perf_counter() - started
-    out_dir = save_final(accelerator.unwrap_model(model), tok, run_dir, base_dir)
+    out_dir = save_final(model, tok, run_dir, base_dir, accelerator=accelerator, ranks=ranks)
+    router.remove()
+    if logger is None:
+        return run_dir
+    logger.close()
     if cfg.output.plot:
         plot_loss_curve(logger.records(), run_dir / "loss_curve.png")
     summary = {
         "run_dir": str(run_dir),
         "output": str(out_dir),
         "method": cfg.method.name,
+        "distributed": {"strategy": cfg.distributed.strategy, "processes": ranks.world},
         "steps": state.step,
         "total_steps": total_steps,
         "stopped_early": stopped_early,
         "train_seconds": train_seconds,
         "tokens_per_s": (state.tokens_seen - start_tokens) / max(train_seconds, 1e-9),
         "steps_this_process": state.step - start_step,
-        "trainable_params": n_trainable,
-        "total_params": n_total,
+        "trainable_params": report.trainable,
+        "total_params": report.total,
+        "trainable_by_group": report.groups,
         "data": {k: v.as_dict() for k, v in splits.stats.items()},
         "final": state.history[-1] if state.history else {},
     }
@@ -213,7 +265,25 @@ def train(cfg: Config) -> Path:
     return run_dir
 
 
+def _quantization(cfg: Config) -> object | None:
+    """bitsandbytes 4-bit settings for qlora (checked to be on CUDA before we get here)."""
+    if cfg.method.name != "qlora":
+        return None
+    from transformers import BitsAndBytesConfig
+
+    q = cfg.method.qlora
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=q.quant_type,
+        bnb_4bit_use_double_quant=q.double_quant,
+        bnb_4bit_compute_dtype=getattr(torch, q.compute_dtype),
+    )
+
+
 def _clip(accelerator: Accelerator, model: torch.nn.Module, max_norm: float) -> float:
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        # the engine clipped (gradient_clipping) and stepped inside the last backward
+        return float(accelerator.deepspeed_engine_wrapped.get_global_grad_norm() or 0.0)
     params = [p for p in model.parameters() if p.grad is not None]
     if max_norm > 0:
         return float(accelerator.clip_grad_norm_(params, max_norm))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
 from tunesmith.tokenize.packing import IGNORE
+
+if TYPE_CHECKING:
+    from tunesmith.models.moe import RouterAuxLoss
+    from tunesmith.training.distributed import Ranks
 
 
 def forward_loss_sum(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -34,21 +39,50 @@ def real_tokens(batch: dict[str, torch.Tensor]) -> int:
     return int(batch["input_ids"].numel())
 
 
-def accumulate_gradients(
-    accelerator: Any, model: torch.nn.Module, window: list[dict[str, torch.Tensor]]
-) -> tuple[float, int]:
-    """Backward over a window of micro-batches as if it were one batch.
+@dataclass
+class StepLoss:
+    loss: float  # mean token loss over the global window
+    tokens: int  # real (non-padding) tokens over the global window
+    aux_loss: float | None  # router balance loss (MoE models), target-weighted
 
-    Each micro-batch's summed loss is divided by the target count of the whole window, so
-    the accumulated gradient equals the gradient of the window's mean token loss, however
-    the tokens are split between micro-batches. Returns (mean token loss, real tokens).
+
+def accumulate_gradients(
+    accelerator: Any,
+    model: torch.nn.Module,
+    window: list[dict[str, torch.Tensor]],
+    *,
+    ranks: Ranks | None = None,
+    router: RouterAuxLoss | None = None,
+    aux_coef: float = 0.0,
+) -> StepLoss:
+    """Backward over a global window of micro-batches as if it were one batch.
+
+    Each micro-batch's summed loss is divided by the target count of the whole window (all
+    ranks), so the accumulated gradient equals the gradient of the window's mean token loss
+    however the tokens are split between micro-batches and processes. The engines average
+    gradients over ranks and `accelerator.backward` divides by the accumulation steps; the
+    factor `steps x world` undoes both. Rank r runs micro-batches r, r + world, ...
     """
-    n_targets = max(1, sum(count_targets(b) for b in window))
-    loss_sum, tokens = 0.0, 0
-    for batch in window:
-        with accelerator.autocast():
-            loss = forward_loss_sum(model, batch)
-        accelerator.backward(loss / n_targets)
+    local = ranks.local(window) if ranks is not None else window
+    world = ranks.world if ranks is not None else 1
+    counts = [count_targets(b) for b in local]
+    (n_global,) = ranks.sum([float(sum(counts))]) if ranks is not None else [sum(counts)]
+    scale = accelerator.gradient_accumulation_steps * world / max(1.0, n_global)
+    loss_sum, aux_sum, tokens = 0.0, 0.0, 0
+    for batch, n in zip(local, counts, strict=True):
+        with accelerator.accumulate(model):
+            if router is not None:
+                router.reset()
+            with accelerator.autocast():
+                loss = forward_loss_sum(model, batch)
+            aux = router.loss() if router is not None else None
+            objective = loss if aux is None or not aux_coef else loss + aux_coef * aux * n
+            accelerator.backward(objective * scale)
         loss_sum += float(loss.detach())
+        aux_sum += float(aux.detach()) * n if aux is not None else 0.0
         tokens += real_tokens(batch)
-    return loss_sum / n_targets, tokens
+    totals = ranks.sum([loss_sum, aux_sum, float(tokens)]) if ranks is not None else None
+    if totals is not None:
+        loss_sum, aux_sum, tokens = totals[0], totals[1], int(totals[2])
+    n = max(1.0, n_global)
+    return StepLoss(loss_sum / n, tokens, aux_sum / n if router else None)

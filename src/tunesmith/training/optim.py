@@ -10,15 +10,25 @@ from torch.optim.lr_scheduler import LambdaLR
 from tunesmith.config.schema import TrainConfig
 
 
-def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW; biases and norm weights (1-D params) get no weight decay."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
+def build_optimizer(
+    model: torch.nn.Module, cfg: TrainConfig, *, lora_plus_ratio: float = 0.0
+) -> torch.optim.AdamW:
+    """AdamW; biases and norm weights (1-D params) get no weight decay.
+
+    LoRA+ (`lora_plus_ratio` > 0): the B matrices learn at lr x ratio (Hayou et al., 2024).
+    """
+    decay, no_decay, lora_b = [], [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if lora_plus_ratio and "lora_B" in name:
+            lora_b.append(p)
+        else:
             (no_decay if p.ndim < 2 else decay).append(p)
     groups = [
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
+        {"params": lora_b, "weight_decay": cfg.weight_decay, "lr": cfg.lr * lora_plus_ratio},
     ]
     return torch.optim.AdamW(
         [g for g in groups if g["params"]],

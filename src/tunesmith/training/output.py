@@ -1,45 +1,65 @@
-"""Final outputs in Hugging Face formats: a PEFT adapter directory or a full model directory."""
+"""Final outputs in Hugging Face formats: a PEFT adapter directory or a full model directory.
+
+Under ZeRO-3 / FSDP each rank holds a shard; the full state dict is gathered (the engines'
+own consolidation) and rank 0 writes one ordinary directory that plain transformers / peft
+load.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
+from accelerate import Accelerator
 from peft import PeftModel
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from tunesmith.adapters.peft_setup import ADAPTER_METHODS
 from tunesmith.config.schema import Config
 from tunesmith.models.load import resolve_model_dir
+from tunesmith.training.distributed import Ranks
 
 
 def adapter_base_dir(
-    model: PreTrainedModel, tok: PreTrainedTokenizerBase, cfg: Config, run_dir: Path
+    model: PreTrainedModel, tok: PreTrainedTokenizerBase, cfg: Config, run_dir: Path, ranks: Ranks
 ) -> Path | None:
     """The directory an adapter's `base_model_name_or_path` will point at.
 
-    Call before the method is attached. A LoRA run on a random-init preset has no base on
-    disk, so its untouched initial weights are written to `base/` here.
+    Call before the method is attached. A PEFT run on a random-init preset has no base on
+    disk, so its untouched initial weights are written to `base/` here (by rank 0).
     """
-    if cfg.method.name == "full":
+    if cfg.method.name not in ADAPTER_METHODS:
         return None
     base_dir = resolve_model_dir(cfg.model.name_or_path)
     if base_dir is None:
         base_dir = run_dir / "base"
-        if not (base_dir / "config.json").is_file():  # kept as is when resuming
+        if ranks.is_main and not (base_dir / "config.json").is_file():  # kept when resuming
             model.save_pretrained(base_dir)
             tok.save_pretrained(base_dir)
+        ranks.barrier()
     return base_dir.resolve()
 
 
 def save_final(
-    model: torch.nn.Module, tok: PreTrainedTokenizerBase, run_dir: Path, base_dir: Path | None
+    model: torch.nn.Module,
+    tok: PreTrainedTokenizerBase,
+    run_dir: Path,
+    base_dir: Path | None,
+    *,
+    accelerator: Accelerator,
+    ranks: Ranks,
 ) -> Path:
-    """Write `adapter/` (LoRA, pointing at `base_dir`) or `model/` (full) with the tokenizer."""
-    if isinstance(model, PeftModel):
-        model.peft_config["default"].base_model_name_or_path = str(base_dir)
-        out = run_dir / "adapter"
-    else:
-        out = run_dir / "model"
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
+    """Write `adapter/` (PEFT, pointing at `base_dir`) or `model/` (full) with the tokenizer.
+
+    Every rank calls this (sharded strategies gather the weights collectively).
+    """
+    state_dict = accelerator.get_state_dict(model) if ranks.sharded else None
+    unwrapped = ranks.unwrap(model)
+    out = run_dir / ("adapter" if isinstance(unwrapped, PeftModel) else "model")
+    if ranks.is_main:
+        if isinstance(unwrapped, PeftModel):
+            unwrapped.peft_config["default"].base_model_name_or_path = str(base_dir)
+        unwrapped.save_pretrained(out, state_dict=state_dict)
+        tok.save_pretrained(out)
+    ranks.barrier()
     return out

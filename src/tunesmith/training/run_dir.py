@@ -20,6 +20,8 @@ OUTPUTS = (
     "model",
     "base",
     "loss_curve.png",
+    "deepspeed.json",
+    "fsdp.json",
 )
 
 
@@ -33,6 +35,16 @@ def checkpoints_dir(run_dir: Path) -> Path:
 
 def prepare_run_dir(cfg: Config) -> tuple[Path, Path | None]:
     """Create the run dir; return it and the checkpoint to resume from (None: fresh start)."""
+    run_dir, ckpt = plan_run_dir(cfg)
+    if ckpt is None:
+        clear_outputs(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir, ckpt
+
+
+def plan_run_dir(cfg: Config) -> tuple[Path, Path | None]:
+    """The run dir and checkpoint to resume from, or a ConfigError; writes nothing (so every
+    rank of a distributed run can decide alike before rank 0 touches the directory)."""
     run_dir = Path(cfg.output.dir)
     resume = cfg.train.resume
     ckpt: Path | None = None
@@ -57,12 +69,14 @@ def prepare_run_dir(cfg: Config) -> tuple[Path, Path | None]:
             f"output.dir: '{run_dir}' already holds a run; set train.resume=auto to continue "
             "it or output.overwrite=true to start over"
         )
-    if ckpt is None:  # fresh start: clear what an earlier (overwritten or failed) start left
-        for name in OUTPUTS:
-            target = run_dir / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-    run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir, ckpt
+
+
+def clear_outputs(run_dir: Path) -> None:
+    """Fresh start: remove what an earlier (overwritten or failed) start left."""
+    for name in OUTPUTS:
+        target = run_dir / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()

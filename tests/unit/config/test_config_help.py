@@ -46,7 +46,19 @@ def test_lines_show_type_default_and_constraints():
 def test_grouped_by_section_in_schema_order():
     text = format_help()
     headers = [ln.split(":")[0] for ln in text.splitlines() if ln and not ln.startswith(" ")]
-    assert headers[-7:] == ["model", "data", "method", "method.lora", "train", "eval", "output"]
+    assert headers[-11:] == [
+        "model",
+        "data",
+        "method",
+        "method.lora",
+        "method.qlora",
+        "method.prefix",
+        "method.freeze",
+        "train",
+        "eval",
+        "distributed",
+        "output",
+    ]
     assert "train: optimisation loop" in text.splitlines()
 
 

@@ -105,7 +105,7 @@ def test_string_fields_in_yaml_keep_the_text(tmp_path):
 def test_later_override_wins_and_sections_merge():
     cfg = load_config(None, ["train.lr=1e-3", "train.lr=5e-4", "method.lora={r: 4, alpha: 8}"])
     assert cfg.train.lr == 5e-4
-    assert (cfg.method.lora.r, cfg.method.lora.alpha, cfg.method.lora.dropout) == (4, 8.0, 0.05)
+    assert (cfg.method.lora.r, cfg.method.lora.alpha, cfg.method.lora.dropout) == (4, 8.0, 0.0)
 
 
 def test_dict_overrides_take_typed_values():

@@ -15,7 +15,7 @@ from tunesmith.training.loss import accumulate_gradients, count_targets, forward
 
 def grads_after(model, window) -> tuple[float, torch.Tensor]:
     model.zero_grad(set_to_none=True)
-    loss, _ = accumulate_gradients(Accelerator(cpu=True), model, window)
+    loss = accumulate_gradients(Accelerator(cpu=True), model, window).loss
     flat = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
     return loss, flat
 
@@ -62,7 +62,7 @@ def test_mean_of_means_would_differ() -> None:
 def test_real_tokens_exclude_padding() -> None:
     model, tok = lora_model()
     samples = encoded_samples(tok, 3)
-    _, tokens = accumulate_gradients(
+    tokens = accumulate_gradients(
         Accelerator(cpu=True), model, [collate_padded(samples, tok.pad_token_id)]
-    )
+    ).tokens
     assert tokens == sum(len(s.input_ids) for s in samples)

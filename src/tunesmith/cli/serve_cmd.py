@@ -1,0 +1,187 @@
+"""`tunesmith serve`, `tunesmith chat`, `tunesmith generate`: the engine from the command line.
+
+    tunesmith serve --model tiny-deepseek-v3-base --port 8000 --adapter sql=runs/sql
+    tunesmith chat --model runs/demo/run
+    tunesmith generate --model runs/demo/run --input prompts.jsonl --output out.jsonl
+
+Library imports happen inside the functions, so `tunesmith --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from tunesmith.errors import ConfigError
+
+if TYPE_CHECKING:  # heavy imports happen inside the functions
+    from transformers import PreTrainedTokenizerBase
+
+    from tunesmith.inference import Engine, SamplingParams
+
+
+def serve(args: argparse.Namespace) -> int:
+    api_key = args.api_key or os.environ.get("TUNESMITH_API_KEY") or None
+    name = args.served_model_name or args.model.rstrip("/")
+    if args.backend == "vllm":
+        from tunesmith.serve.vllm_backend import check_vllm, vllm_command
+
+        check_vllm()
+        cmd = vllm_command(
+            args.model,
+            args.adapter or [],
+            served_name=name,
+            host=args.host,
+            port=args.port,
+            api_key=api_key,
+            max_batch=args.max_batch,
+            max_model_len=args.max_model_len,
+        )
+        os.execvp(cmd[0], cmd)
+    engine, tok, names = _load(args)
+    from tunesmith.inference.async_engine import AsyncEngine
+    from tunesmith.serve.app import serve as run_server
+    from tunesmith.serve.state import ServerSettings, ServerState
+
+    settings = ServerSettings(
+        api_key=api_key,
+        max_queue=args.max_queue,
+        request_timeout_s=args.request_timeout or None,
+        drain_seconds=args.drain_seconds,
+    )
+    state = ServerState(AsyncEngine(engine), tok, names, settings)
+    served = ", ".join(names)
+    print(f"serving {served} on http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)
+    run_server(state, args.host, args.port, log_level=args.log_level)
+    return 0
+
+
+def chat(args: argparse.Namespace) -> int:
+    from tunesmith.serve.interactive import chat_loop
+
+    engine, tok, names = _load(args)
+    adapter = names[args.use] if args.use else next(iter(names.values()))
+    chat_loop(engine, tok, _params(args, tok), adapter=adapter, system=args.system)
+    return 0
+
+
+def generate(args: argparse.Namespace) -> int:
+    from tunesmith.serve.batch import generate_file
+
+    engine, tok, names = _load(args)
+    adapter = names[args.use] if args.use else next(iter(names.values()))
+    stats = generate_file(
+        engine, tok, args.input, args.output, _params(args, tok), adapter=adapter, stop=args.stop
+    )
+    print(stats, file=sys.stderr)
+    return 0
+
+
+def _load(
+    args: argparse.Namespace,
+) -> tuple[Engine, PreTrainedTokenizerBase, dict[str, str | None]]:
+    for flag in ("max_batch", "token_budget", "threads"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from tunesmith.inference import Engine
+    from tunesmith.serve.loading import load_served
+
+    model, tok, names = load_served(args.model, args.adapter, args.served_model_name)
+    if getattr(args, "use", None) and args.use not in names:
+        raise ConfigError(f"--use {args.use}: not one of the served names {list(names)}")
+    engine = Engine(
+        model,
+        max_batch=args.max_batch,
+        max_model_len=args.max_model_len,
+        token_budget=args.token_budget,
+        seed=getattr(args, "seed", None) or 0,
+    )
+    return engine, tok, names
+
+
+def _params(args: argparse.Namespace, tok: PreTrainedTokenizerBase) -> SamplingParams:
+    from tunesmith.inference import SamplingParams
+
+    return SamplingParams(
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        seed=args.seed,
+        stop_token_ids=[tok.eos_token_id] if tok.eos_token_id is not None else [],
+    )
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        required=True,
+        help="preset name, model directory, run directory or adapter directory",
+    )
+    p.add_argument(
+        "--adapter",
+        action="append",
+        metavar="NAME=DIR",
+        help="a LoRA adapter on the same base, picked by name (repeatable)",
+    )
+    p.add_argument("--served-model-name", help="name of the base model (default: --model)")
+    p.add_argument("--max-batch", type=int, default=32, help="KV slots: sequences run together")
+    p.add_argument("--max-model-len", type=int, help="prompt + output tokens per sequence")
+    p.add_argument("--token-budget", type=int, default=512, help="tokens per forward pass")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+
+
+def _sampling_args(p: argparse.ArgumentParser, max_tokens: int) -> None:
+    p.add_argument("--use", metavar="NAME", help="served name to generate with (an adapter)")
+    p.add_argument("--max-tokens", type=int, default=max_tokens, help="tokens per answer")
+    p.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=0, help="0: off")
+    p.add_argument("--seed", type=int, help="sampling seed")
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="OpenAI-compatible server with continuous batching")
+    _model_args(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (or TUNESMITH_API_KEY)")
+    p.add_argument("--max-queue", type=int, default=64, help="waiting requests before 429")
+    p.add_argument(
+        "--request-timeout", type=float, default=600.0, help="seconds per request (0: none)"
+    )
+    p.add_argument(
+        "--drain-seconds", type=float, default=30.0, help="SIGTERM: time to finish in-flight"
+    )
+    p.add_argument("--backend", choices=("tunesmith", "vllm"), default="tunesmith")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(command="serve")
+
+    p = sub.add_parser("chat", help="interactive streaming chat in the terminal")
+    _model_args(p)
+    _sampling_args(p, max_tokens=512)
+    p.add_argument("--system", help="system prompt")
+    p.set_defaults(command="chat")
+
+    p = sub.add_parser("generate", help="offline batch generation: prompts.jsonl -> out.jsonl")
+    _model_args(p)
+    _sampling_args(p, max_tokens=256)
+    p.add_argument("--input", required=True, help="jsonl: {'prompt': str} or {'messages': [...]}")
+    p.add_argument("--output", required=True, help="jsonl written in input order")
+    p.add_argument("--stop", action="append", help="stop string (repeatable)")
+    p.set_defaults(command="generate")
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "serve": serve,
+    "chat": chat,
+    "generate": generate,
+}

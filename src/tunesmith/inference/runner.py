@@ -1,0 +1,137 @@
+"""One forward pass over a scheduled batch: token rows in, the logits that are needed out.
+
+The batch is flat: T token rows of length 1 (`input_ids` `[T, 1]`), each with its own
+position, so decode tokens and prompt chunks of many sequences share one forward pass and
+no padding is computed. Only rows that are sampled from (the last row of a sequence whose
+known tokens are now all cached) or scored (prompt logprobs) reach the LM head.
+
+Multi-LoRA: a `peft.PeftModel` holds every adapter over one copy of the base weights. A
+step whose requests use several adapters runs one forward pass per adapter group (the
+adapter activated with `set_adapter`, the base with `disable_adapter`), all writing into the
+same cache. peft's per-row mixed batches are not used: they cannot work here, since MLA
+applies `kv_b_proj` to the cached latents of whole sequences, not to the step's token rows,
+and peft refuses them for DoRA and for LoRA on expert parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from tunesmith.inference.attention import use_slot_attention
+from tunesmith.inference.kv_cache import SlotKVCache, StepLayout
+from tunesmith.inference.scheduler import Chunk
+
+BASE = "__base__"
+
+
+@dataclass
+class ChunkLogits:
+    """Logits of a chunk's rows: `last` `[vocab]` when it samples, `prompt` `[m, vocab]`
+    for prompt logprobs (row j predicts prompt token `first_scored + j`)."""
+
+    last: torch.Tensor | None = None
+    prompt: torch.Tensor | None = None
+    first_scored: int = 0
+
+
+class ModelRunner:
+    """Runs a Hugging Face causal LM (or a `PeftModel` of LoRA adapters) over slot cache."""
+
+    def __init__(self, model: torch.nn.Module, cache: SlotKVCache, batched_decode: bool = False):
+        self.model, self.cache, self.batched_decode = model, cache, batched_decode
+        self.adapters: tuple[str, ...] = tuple(getattr(model, "peft_config", None) or {})
+        self.forward_passes = 0
+        """forward passes run so far (one per adapter group per step)"""
+
+    def execute(self, chunks: list[Chunk]) -> list[ChunkLogits]:
+        """Forward the chunks' tokens; write their keys/values; return logits per chunk."""
+        if not self.adapters:
+            return self._forward(chunks, None)
+        results: dict[int, ChunkLogits] = {}
+        for name in dict.fromkeys(c.request.adapter for c in chunks):
+            group = [i for i, c in enumerate(chunks) if c.request.adapter == name]
+            logits = self._forward([chunks[i] for i in group], name or BASE)
+            results.update(zip(group, logits, strict=True))
+        return [results[i] for i in range(len(chunks))]
+
+    @torch.inference_mode()
+    def _forward(self, chunks: list[Chunk], adapter: str | None) -> list[ChunkLogits]:
+        layout = StepLayout.build(
+            [c.request.slot for c in chunks],
+            [c.request.num_computed for c in chunks],
+            [c.num_tokens for c in chunks],
+        )
+        ids: list[int] = []
+        keep: list[bool] = []
+        for c in chunks:
+            req, start = c.request, c.request.num_computed
+            ids.extend(req.all_token_ids[start : start + c.num_tokens])
+            keep.extend(_rows_to_keep(c))
+        self.cache.reserve(max(layout.kv_lens))
+        self.cache.layout = layout
+        try:
+            self.forward_passes += 1
+            with use_slot_attention(self.model), _adapter(self.model, adapter):
+                out = self.model(
+                    input_ids=torch.tensor(ids, dtype=torch.long).view(-1, 1),
+                    position_ids=layout.token_positions.view(-1, 1),
+                    past_key_values=self.cache,
+                    use_cache=True,
+                    logits_to_keep=torch.tensor(keep).view(-1, 1),
+                    slot_layout=layout,
+                    batched_decode=self.batched_decode,
+                )
+        finally:
+            self.cache.layout = None
+        return _split_logits(chunks, out.logits.reshape(-1, out.logits.shape[-1]))
+
+
+def _rows_to_keep(c: Chunk) -> list[bool]:
+    req, start = c.request, c.request.num_computed
+    prompt_len = len(req.prompt_token_ids)
+    score = req.params.prompt_logprobs is not None
+    # row at position p predicts token p + 1: scored while p + 1 is a prompt position
+    rows = [score and p + 1 < prompt_len for p in range(start, start + c.num_tokens)]
+    if c.completes_prompt and _samples(c):
+        rows[-1] = True
+    return rows
+
+
+def _samples(c: Chunk) -> bool:
+    return c.request.max_tokens > len(c.request.output_token_ids)
+
+
+def _split_logits(chunks: list[Chunk], logits: torch.Tensor) -> list[ChunkLogits]:
+    out, row = [], 0
+    for c in chunks:
+        keep = _rows_to_keep(c)
+        n_kept = sum(keep)
+        part = logits[row : row + n_kept]
+        row += n_kept
+        result = ChunkLogits(first_scored=c.request.num_computed + 1)
+        if c.completes_prompt and _samples(c):
+            result.last, part = part[-1], part[:-1]
+        if c.request.params.prompt_logprobs is not None and part.shape[0] > 0:
+            result.prompt = part
+        out.append(result)
+    return out
+
+
+class _adapter:
+    """Context: run a PeftModel with only `name` active ("__base__": adapters disabled)."""
+
+    def __init__(self, model: torch.nn.Module, name: str | None):
+        self.model, self.name, self._inner = model, name, None
+
+    def __enter__(self) -> None:
+        if self.name == BASE:
+            self._inner = self.model.disable_adapter()
+            self._inner.__enter__()
+        elif self.name is not None and self.model.active_adapter != self.name:
+            self.model.set_adapter(self.name, inference_mode=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._inner is not None:
+            self._inner.__exit__(*exc)

@@ -1,0 +1,118 @@
+"""The FastAPI app and the uvicorn server around it (with the SIGTERM drain).
+
+    state = ServerState(AsyncEngine(Engine(model)), tokenizer, {"my-model": None})
+    serve(state, host="127.0.0.1", port=8000)        # blocks; SIGTERM drains, then exits
+
+`build_app(state)` alone gives the ASGI app (tests run it in a uvicorn thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import FrameType
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tunesmith.serve.errors import APIError, install_error_handlers
+from tunesmith.serve.routes import router
+from tunesmith.serve.state import ServerState
+
+log = logging.getLogger(__name__)
+
+OPEN_PATHS = frozenset({"/health", "/ready", "/metrics"})
+"""Paths that need no API key and stay up while draining (/ready then answers 503)."""
+
+
+class Gate:
+    """ASGI middleware: 503 while draining, 401 without the API key, responses counted."""
+
+    def __init__(self, app: ASGIApp, state: ServerState):
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        counter = self.state.metrics.responses
+
+        async def counted_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                counter.labels(str(message["status"])).inc()
+            await send(message)
+
+        if scope["path"] not in OPEN_PATHS:
+            error = None
+            if self.state.admission.draining:
+                error = APIError(503, "the server is shutting down", code="server_draining")
+            elif not self.state.authorized(_header(scope, b"authorization")):
+                error = APIError(
+                    401,
+                    "missing or wrong API key (send 'Authorization: Bearer KEY')",
+                    code="invalid_api_key",
+                )
+            if error is not None:
+                await error.response()(scope, receive, counted_send)
+                return
+        await self.app(scope, receive, counted_send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def build_app(state: ServerState) -> FastAPI:
+    """The app; its lifespan starts the engine thread and stops it at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state.engine.start()
+        try:
+            yield
+        finally:
+            state.engine.shutdown()
+
+    app = FastAPI(title="tunesmith", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.tunesmith = state
+    install_error_handlers(app)
+    app.include_router(router)
+    app.add_middleware(Gate, state=state)
+    return app
+
+
+def serve(
+    state: ServerState, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
+) -> None:
+    """Run the server until SIGINT, or SIGTERM + drain (`state.settings.drain_seconds`)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        build_app(state), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(config)
+    default_exit = server.handle_exit
+    tasks: set[asyncio.Task] = set()
+
+    def handle_exit(sig: int, frame: FrameType | None) -> None:
+        if sig != signal.SIGTERM or state.admission.draining:
+            default_exit(sig, frame)
+            return
+        loop = asyncio.get_event_loop()  # uvicorn's, running in this (the main) thread
+        loop.call_soon_threadsafe(lambda: tasks.add(loop.create_task(_drain_then_exit())))
+
+    async def _drain_then_exit() -> None:
+        seconds = state.settings.drain_seconds
+        log.info("SIGTERM: draining %d requests for up to %ss", state.admission.in_flight, seconds)
+        if not await state.admission.drain(seconds):
+            log.warning("drain timed out with %d requests in flight", state.admission.in_flight)
+        server.should_exit = True
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]
+    server.run()

@@ -1,0 +1,98 @@
+"""Thin HTTP routes: parse, hand to the serving logic, answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from tunesmith.serve.chat import chat_completion
+from tunesmith.serve.completions import completion
+from tunesmith.serve.errors import APIError
+from tunesmith.serve.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    DetokenizeRequest,
+    ModelCard,
+    ModelList,
+    TokenizeRequest,
+)
+from tunesmith.serve.state import ServerState
+
+
+def _state(request: Request) -> ServerState:
+    return request.app.state.tunesmith
+
+
+router = APIRouter()
+
+
+@router.post("/v1/chat/completions")
+async def chat(body: ChatCompletionRequest, request: Request) -> Response:
+    return await chat_completion(_state(request), body, request)
+
+
+@router.post("/v1/completions")
+async def completions(body: CompletionRequest, request: Request) -> Response:
+    return await completion(_state(request), body, request)
+
+
+@router.get("/v1/models")
+async def models(request: Request) -> dict:
+    state = _state(request)
+    base = next(iter(state.models))
+    cards = [
+        ModelCard(
+            id=name,
+            root=name if adapter is None else adapter,
+            parent=None if name == base else base,
+            max_model_len=state.max_model_len,
+        )
+        for name, adapter in state.models.items()
+    ]
+    return ModelList(data=cards).model_dump()
+
+
+@router.post("/tokenize")
+async def tokenize(body: TokenizeRequest, request: Request) -> dict:
+    state = _state(request)
+    if body.model is not None:
+        state.adapter_for(body.model)
+    if (body.prompt is None) == (body.messages is None):
+        raise APIError(400, "give exactly one of 'prompt' and 'messages'", param="prompt")
+    if body.messages is not None:
+        text = state.render_chat(body.messages, body.add_generation_prompt)
+        ids = state.encode(text)
+    else:
+        ids = state.tokenizer.encode(body.prompt, add_special_tokens=body.add_special_tokens)
+    return {"tokens": ids, "count": len(ids), "max_model_len": state.max_model_len}
+
+
+@router.post("/detokenize")
+async def detokenize(body: DetokenizeRequest, request: Request) -> dict:
+    state = _state(request)
+    if body.model is not None:
+        state.adapter_for(body.model)
+    vocab = len(state.tokenizer)
+    bad = [t for t in body.tokens if not 0 <= t < vocab]
+    if bad:
+        raise APIError(400, f"token id {bad[0]} is outside [0, {vocab})", param="tokens")
+    return {"prompt": state.tokenizer.decode(body.tokens)}
+
+
+@router.get("/health")
+async def health() -> dict:
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+async def ready(request: Request) -> JSONResponse:
+    state = _state(request)
+    if state.admission.draining:
+        return APIError(503, "the server is shutting down", code="server_draining").response()
+    return JSONResponse({"status": "ready", "in_flight": state.admission.in_flight})
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    return Response(_state(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)

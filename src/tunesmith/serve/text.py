@@ -1,0 +1,93 @@
+"""Token ids -> text, incrementally: stop strings, held-back partial characters, reasoning split.
+
+`TextStream.update(token_ids, finished)` decodes the tokens generated so far and returns the
+new text since the last call. Text that could still become a stop string, or that ends in an
+incomplete UTF-8 character, is held back until the next token decides it. When a stop string
+appears the text before it is final (the stop string is not included).
+
+`ReasoningSplit` separates DeepSeek-R1 output `<think>\\n{reasoning}\\n</think>\\n\\n{content}`
+into `reasoning_content` and `content`, also incrementally (each call returns deltas).
+"""
+
+from __future__ import annotations
+
+from transformers import PreTrainedTokenizerBase
+
+from tunesmith.tokenize.templates import THINK_CLOSE, THINK_OPEN
+
+
+class TextStream:
+    """Incremental detokenizer with stop strings (see module doc)."""
+
+    def __init__(self, tok: PreTrainedTokenizerBase, stop: list[str] | None = None):
+        self.tok = tok
+        self.stop = [s for s in (stop or []) if s]
+        self.text = ""  # text handed out so far
+        self.stopped = False
+
+    def update(self, token_ids: list[int], finished: bool) -> str:
+        """New text since the last call; sets `stopped` when a stop string ended the text."""
+        if self.stopped:
+            return ""
+        full = self.tok.decode(token_ids, skip_special_tokens=True)
+        cut = self._find_stop(full)
+        if cut is not None:
+            full, self.stopped = full[:cut], True
+        elif not finished:
+            full = full[: len(full) - self._held_back(full)]
+        delta = full[len(self.text) :] if full.startswith(self.text) else ""
+        if len(full) > len(self.text):
+            self.text = full
+        return delta
+
+    def _find_stop(self, text: str) -> int | None:
+        longest = max((len(s) for s in self.stop), default=0)
+        start = max(0, len(self.text) - longest + 1)
+        hits = [i for i in (text.find(s, start) for s in self.stop) if i >= 0]
+        return min(hits) if hits else None
+
+    def _held_back(self, text: str) -> int:
+        """Characters at the end that may still change: a partial character or stop string."""
+        if text.endswith("\ufffd"):
+            return len(text) - len(text.rstrip("\ufffd"))
+        for s in self.stop:
+            for k in range(min(len(s) - 1, len(text)), 0, -1):
+                if text.endswith(s[:k]):
+                    return k
+        return 0
+
+
+class ReasoningSplit:
+    """Split `<think>…</think>` reasoning from the answer; `started=True` when the prompt
+    already opened the think block (the output then holds only `</think>`)."""
+
+    def __init__(self, started: bool = False):
+        self.started = started
+        self.reasoning = ""
+        self.content = ""
+
+    def split(self, text: str) -> tuple[str | None, str]:
+        """(reasoning or None when there is no think block, content) of the text so far."""
+        body = text
+        if not self.started:
+            stripped = text.lstrip()
+            if not stripped.startswith(THINK_OPEN):  # "<think>" is one token: never partial
+                return None, text
+            body = stripped[len(THINK_OPEN) :]
+        if THINK_CLOSE in body:
+            reasoning, content = body.split(THINK_CLOSE, 1)
+            return _trim(reasoning), content.lstrip()
+        return _trim(body), ""
+
+    def update(self, text: str) -> tuple[str, str]:
+        """(reasoning delta, content delta) for the text so far."""
+        reasoning, content = self.split(text)
+        reasoning = reasoning or ""
+        deltas = reasoning[len(self.reasoning) :], content[len(self.content) :]
+        self.reasoning, self.content = reasoning, content
+        return deltas
+
+
+def _trim(reasoning: str) -> str:
+    """Reasoning as rendered between `<think>\\n` and `\\n</think>`; a trailing newline is held."""
+    return reasoning.removeprefix("\n").removesuffix("\n")
