@@ -43,6 +43,9 @@ def train(
     **kw_overrides: Any,
 ) -> Path:
     """Fine-tune; return the run directory. `tunesmith.train("cfg.yaml", train__lr=1e-4)`."""
+    from tunesmith.log import quiet_libraries
+
+    quiet_libraries()  # before accelerate imports DeepSpeed
     from tunesmith.training.loop import train as run
 
     return run(resolve_config(config_or_path, overrides, **kw_overrides))

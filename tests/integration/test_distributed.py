@@ -89,7 +89,9 @@ def single(chat_files, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("single")
     out = {}
     for method in ("lora", "full"):
-        cfg = yaml.safe_load(config(root / f"{method}.yaml", chat_files["train"], method).read_text())
+        cfg = yaml.safe_load(
+            config(root / f"{method}.yaml", chat_files["train"], method).read_text()
+        )
         cfg["train"]["grad_accum"] = 2
         cfg["output"]["dir"] = str(root / method)
         out[method] = train(cfg)

@@ -59,7 +59,10 @@ OVERRIDES = {
     "lora": ["method.lora.use_rslora=true", "method.lora.plus_lr_ratio=4", "train.lr=5e-4"],
     "dora": [],
     "prefix": ["data.packing=false", "method.prefix.num_virtual_tokens=8", "train.lr=3e-2"],
-    "freeze": ["method.freeze.trainable_layers=['-1:']", "method.freeze.trainable_modules=[lm_head]"],
+    "freeze": [
+        "method.freeze.trainable_layers=['-1:']",
+        "method.freeze.trainable_modules=[lm_head]",
+    ],
     "full": ["train.lr=1e-3"],
 }
 
@@ -126,3 +129,20 @@ def test_output_loads_in_plain_libraries(runs, model, method) -> None:
         if base is not None:
             with torch.no_grad():
                 assert not torch.allclose(base(input_ids=ids).logits, got, atol=1e-3)
+
+
+def test_router_aux_loss_is_logged_and_weighted(chat_files, tmp_path) -> None:
+    from tunesmith.api import train
+
+    curves = {}
+    for coef in (0.0, 5.0):
+        cfg = tiny_config("tiny-deepseek-v3", "full", chat_files["train"], tmp_path / str(coef))
+        cfg["train"].update(router_aux_loss_coef=coef, lr=1e-3)
+        rows = [json.loads(x) for x in (train(cfg) / "metrics.jsonl").read_text().splitlines()]
+        curves[coef] = rows
+    for rows in curves.values():
+        assert all(r["aux_loss"] >= 1.0 for r in rows)  # 1.0 = perfectly balanced
+    first = [curves[c][0] for c in curves]
+    assert first[0]["loss"] == first[1]["loss"] and first[0]["aux_loss"] == first[1]["aux_loss"]
+    # logged `loss` is the LM loss alone; the weighted balance term changes the updates
+    assert curves[5.0][1]["loss"] != pytest.approx(curves[0.0][1]["loss"], abs=1e-4)

@@ -4,8 +4,9 @@ Prefix tuning prepends learned key/value states to every layer's KV cache. PEFT 
 keys and values of one shape (heads x head_dim). DeepSeek-V3 / V2 in transformers 5 cache
 the *compressed* MLA latent instead: per layer, a key slot of [batch, 1, P, kv_lora_rank]
 and a value slot of [batch, 1, P, qk_rope_head_dim] (the shared rotary key). For those we
-size PEFT's prefix as kv_lora_rank wide and register a post-process that trims the
-value slot to the rotary width. Loading such an adapter in plain PEFT needs the same
+let PEFT size the prefix as usual (kv_heads x head_dim per slot) and register a post-process
+that folds the heads and trims the key slot to the latent and the value slot to the rotary
+width. Loading such an adapter in plain PEFT needs the same
 registration: call `tunesmith.adapters.prefix.register_mla_prefix(base.config)` first
 (`tunesmith.models.load.load_trained` does).
 """
@@ -18,6 +19,7 @@ from peft.utils.constants import TRANSFORMERS_MODELS_TO_PREFIX_TUNING_POSTPROCES
 from transformers import DynamicCache, PretrainedConfig, PreTrainedModel
 
 from tunesmith.config.schema import PrefixConfig
+from tunesmith.errors import ConfigError
 
 MLA_TYPES = ("deepseek_v3", "deepseek_v2")
 
@@ -27,17 +29,17 @@ def register_mla_prefix(config: PretrainedConfig) -> None:
     text = config.get_text_config()
     if text.model_type not in MLA_TYPES:
         return
-    rope = int(text.qk_rope_head_dim)
+    rope, latent = int(text.qk_rope_head_dim), int(text.kv_lora_rank)
 
     def to_cache(past: tuple[torch.Tensor, ...]) -> DynamicCache:
-        # per layer [2, batch, heads, P, kv_lora_rank / heads] (PEFT splits token_dim over the
-        # model's kv heads): fold the heads back into one latent; the value slot carries the
-        # rotary key in its first qk_rope_head_dim features.
+        # per layer [2, batch, kv_heads, P, head_dim] (PEFT sizes every prefix as kv_heads x
+        # head_dim): fold the heads into one vector; the key slot's first kv_lora_rank
+        # features are the latent, the value slot's first qk_rope_head_dim the rotary key.
         cache = DynamicCache()
         for layer, kv in enumerate(past):
             b, _, p, _ = kv[0].shape
             key, value = (t.transpose(1, 2).reshape(b, p, -1).unsqueeze(1) for t in kv)
-            cache.update(key, value[..., :rope].contiguous(), layer)
+            cache.update(key[..., :latent].contiguous(), value[..., :rope].contiguous(), layer)
         return cache
 
     TRANSFORMERS_MODELS_TO_PREFIX_TUNING_POSTPROCESS_MAPPING[text.model_type] = to_cache
@@ -45,14 +47,17 @@ def register_mla_prefix(config: PretrainedConfig) -> None:
 
 def prefix_config(model: PreTrainedModel, cfg: PrefixConfig) -> PrefixTuningConfig:
     text = model.config.get_text_config()
-    extra = {}
     if text.model_type in MLA_TYPES:
+        width = text.num_key_value_heads * text.head_dim
+        if width < text.kv_lora_rank:
+            raise ConfigError(
+                f"method.name: prefix on this {text.model_type} needs num_key_value_heads x "
+                f"head_dim ({width}) >= kv_lora_rank ({text.kv_lora_rank}) to hold the latent"
+            )
         register_mla_prefix(model.config)
-        extra = {"token_dim": text.kv_lora_rank}
     return PrefixTuningConfig(
         task_type="CAUSAL_LM",
         num_virtual_tokens=cfg.num_virtual_tokens,
         prefix_projection=cfg.projection,
         encoder_hidden_size=cfg.projection_dim,
-        **extra,
     )

@@ -99,21 +99,48 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     eval_sub = p.add_subparsers(metavar="ACTION", required=True)
 
     p = eval_sub.add_parser("run", help="generate / teacher-force on a dataset and score it")
-    p.add_argument("--model", required=True, metavar="DIR", help="preset, model or run dir")
-    p.add_argument("--adapter", metavar="DIR", help="PEFT adapter applied to --model")
-    p.add_argument("--data", required=True, nargs="+", metavar="FILE", help="dataset files")
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="DIR",
+        help="a preset name, a Hugging Face model dir, a training run dir or an adapter dir",
+    )
+    p.add_argument("--adapter", metavar="DIR", help="a PEFT adapter dir applied to --model")
+    p.add_argument("--data", required=True, nargs="+", metavar="FILE", help="dataset files or dirs")
     p.add_argument("--metrics", default="em", help=METRICS_HELP)
-    p.add_argument("--format", default="auto", help="record format (default: auto)")
-    p.add_argument("--max-new-tokens", type=_count(1), default=64, help="generation budget")
-    p.add_argument("--batch-size", type=_count(1), default=64, help="prompts per batch")
-    p.add_argument("--batch-tokens", type=_count(8), default=4096, help="tokens per loss pass")
-    p.add_argument("--max-len", type=_count(2), default=4096, help="tokens per sample (loss)")
-    p.add_argument("--max-samples", type=_count(0), default=0, help="first N records; 0 = all")
+    p.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "messages", "sharegpt", "alpaca", "cqa", "text"],
+        help="record format (default: auto-detected per record)",
+    )
+    for flag, minimum, default, text in (
+        ("--max-new-tokens", 1, 64, "tokens generated per answer at most"),
+        ("--batch-size", 1, 64, "sequences generated together"),
+        ("--batch-tokens", 8, 4096, "tokens per teacher-forced pass (loss, classes)"),
+        ("--max-len", 2, 4096, "tokens per sample for loss (longer: cut on the right)"),
+        ("--max-samples", 0, 0, "evaluate the first N records; 0 = all"),
+    ):
+        p.add_argument(
+            flag,
+            type=_count(minimum),
+            default=default,
+            metavar="N",
+            help=f"{text} (default: %(default)s)",
+        )
     p.add_argument("--score-reasoning", action="store_true", help=REASONING_HELP)
     p.add_argument(
-        "--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="weights"
+        "--dtype",
+        default="float32",
+        choices=["float32", "bfloat16", "float16"],
+        help="weight dtype (default: %(default)s)",
     )
-    p.add_argument("--output", metavar="DIR", help="results directory (default: beside model)")
+    p.add_argument(
+        "--output",
+        metavar="DIR",
+        help="results dir (default: RUN/eval, DIR-eval beside a "
+        "model dir, runs/eval/NAME for a preset)",
+    )
     p.set_defaults(command="eval run")
 
     p = eval_sub.add_parser("score", help="score a predictions file without a model")
@@ -123,7 +150,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--allow-empty", action="store_true", help="score empty predictions as wrong answers"
     )
-    p.add_argument("--output", metavar="DIR", help="results directory (default: beside input)")
+    p.add_argument(
+        "--output", metavar="DIR", help="results dir (default: the input file's directory)"
+    )
     p.set_defaults(command="eval score")
 
     p = eval_sub.add_parser("compare", help="metrics of several evaluations side by side")

@@ -64,6 +64,13 @@ def bench_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_memory(args: argparse.Namespace) -> int:
+    from tunesmith.bench.memory import run_bench
+
+    run_bench(args.json, steps=args.steps)
+    return 0
+
+
 def data_inspect(args: argparse.Namespace) -> int:
     import json
 
@@ -124,6 +131,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "data inspect": data_inspect,
     "data prepare": data_prepare,
     "bench data": bench_data,
+    "bench memory": bench_memory,
     "models": models,
 }
 COMMANDS.update(eval_cmd.COMMANDS)
@@ -236,6 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=int, default=0, help="hashing processes (0: one per CPU)")
     p.add_argument("--seed", type=int, default=0, help="corpus seed")
     p.set_defaults(command="bench data")
+    p = bench_sub.add_parser("memory", help="peak memory of every method, with and without GC")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--steps", type=int, default=2, help="optimizer steps per arm")
+    p.set_defaults(command="bench memory")
 
     _data_parsers(sub)
     eval_cmd.add_parsers(sub)

@@ -41,3 +41,25 @@ def format_help(cls: type = Config) -> str:
         details += constraints(info.meta)
         lines.append(f"  {key:<{width}}  ({', '.join(details)})  {info.help}".rstrip())
     return "\n".join(lines) + "\n"
+
+
+def _allowed(meta: dict) -> str:
+    if meta.get("choices"):
+        return ", ".join(str(c) for c in meta["choices"])
+    return "; ".join(constraints(meta)) or "—"
+
+
+def format_reference_markdown(cls: type = Config) -> str:
+    """The `## Reference` tables of docs/config.md (one per section), from the schema."""
+    out: list[str] = []
+    for key, info in walk(cls):
+        if info.is_section:
+            out += ["", f"### `{key}` — {info.help}", ""]
+            out += ["| Field | Type | Default | Allowed | Help |", "|---|---|---|---|---|"]
+            continue
+        hint = type_name(info.hint).replace("|", "\\|")
+        out.append(
+            f"| `{key}` | {hint} | `{_default(info.default())}` | "
+            f"{_allowed(info.meta)} | {info.help} |"
+        )
+    return "\n".join(out).lstrip("\n") + "\n"

@@ -2,7 +2,7 @@
 
 result, paths = run_eval("runs/demo/run", data=["test.jsonl"], metrics=["em", "loss"])
 result, paths = score_file("predictions.jsonl", ["em", "bleu"])
-runs, paths = compare("runs/a/eval", "runs/b/eval")
+runs, keys, paths = compare("runs/a/eval", "runs/b/eval")
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 
 from tunesmith.evaluation.compare import Evaluated, load_evaluated, metric_names, plot_compare
 from tunesmith.evaluation.records import read_dataset, read_predictions
-from tunesmith.evaluation.registry import TEXT, of_kind, parse_metrics
+from tunesmith.evaluation.registry import LABEL, TEXT, of_kind, parse_metrics
 from tunesmith.evaluation.report import fmt, markdown_table, write_results
-from tunesmith.evaluation.runner import EvalOptions, EvalResult, evaluate_items
+from tunesmith.evaluation.runner import EvalOptions, EvalResult, evaluate_items, label_choices
 from tunesmith.evaluation.score import score_rows
 
 PREDICTIONS, SCORES = "predictions.jsonl", "scores.jsonl"
@@ -46,6 +46,8 @@ def run_eval(
     names = parse_metrics(metrics)
     opts = EvalOptions(names, max_new_tokens, batch_size, batch_tokens, max_len, score_reasoning)
     items = read_dataset(data, names, data_format, max_samples)
+    if of_kind(names, LABEL):
+        label_choices(items, names, ", ".join(data))  # fails on one class before loading
     from tunesmith.evaluation.load import default_output, load_for_eval
 
     lm, tok = load_for_eval(model, adapter, dtype)

@@ -139,12 +139,19 @@ def plot_compare(runs: list[Evaluated], keys: list[str], path: Path) -> Path:
             bars = ax.bar(xs, ys, width, label=run.name, color=f"C{i}")
             ax.bar_label(bars, fmt="%.3g", fontsize=7)
         ax.set_xticks(range(len(group)), group)
-        ax.set_ylabel("score" if is_score else "loss / perplexity")
         if is_score:
             ax.set_ylim(0, 1.1)
-    axes[0][0].legend(fontsize=8, loc="upper left")
+            ax.set_ylabel("score")
+        elif all(r.metrics.get(k, 1.0) > 0 for r in runs for k in group):
+            ax.set_yscale("log")  # a loss of 0.01 and a perplexity of 300 on one axis
+            ax.set_ylabel("loss / perplexity (log scale)")
+        else:
+            ax.set_ylabel("loss / perplexity")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    rows = -(-len(runs) // 3)
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(runs), 3), fontsize=8)
     fig.suptitle("tunesmith eval compare")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05 + 0.05 * rows, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)

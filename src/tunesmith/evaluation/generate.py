@@ -30,7 +30,7 @@ def generate_answers(
     `batch_size` sequences decode together; `advance(n)` reports each finished batch.
     """
     was_training = model.training
-    engine = _engine(model, batch_size) if not hasattr(model, "peft_config") else None
+    engine = _engine(model, batch_size) if uses_engine(model) else None
     outputs: list[str] = []
     try:
         for start in range(0, len(prompts), batch_size):
@@ -46,6 +46,11 @@ def generate_answers(
     finally:
         model.train(was_training)
     return outputs
+
+
+def uses_engine(model: torch.nn.Module) -> bool:
+    """Whether `generate_answers` runs `model` on the inference engine (not a PeftModel)."""
+    return not hasattr(model, "peft_config")
 
 
 def _engine(model: torch.nn.Module, batch_size: int):  # noqa: ANN202 - imported lazily

@@ -100,8 +100,8 @@ def read_dataset(
             raise RecordError(record, invalid) from None
         if conv.is_text and needs_chat:
             raise DataError(
-                f"a text sample has no prompt or reference answer; {', '.join(needs_chat)} "
-                "need chat records",
+                "a text sample has no prompt or reference answer "
+                f"(needed by {', '.join(needs_chat)})",
                 file=record.file,
                 line=record.line,
                 field="text",
@@ -128,7 +128,12 @@ def _item(record: RawRecord, conv: Conversation, *, labels: bool) -> EvalItem:
     row.label = optional_str(record.data, "label") or answer.content
     choices = _strings(record.data, "choices", min_items=2)
     if choices is not None and row.label not in choices:
-        raise Invalid("bad_label", f"'{row.label}' is not one of choices {choices}", field="label")
+        raise Invalid(
+            "bad_label",
+            f"'{row.label}' is not one of choices {choices}",
+            field="label",
+            expected="the gold class to be one of the record's choices",
+        )
     return EvalItem(conv, row, choices)
 
 
@@ -187,12 +192,12 @@ def _prediction_row(record: RawRecord, allow_empty: bool) -> EvalRow:
     row.scores = _scores(data)
     if data.get("loss") is not None:
         loss, tokens = data["loss"], data.get("tokens")
-        if not isinstance(loss, int | float) or not isinstance(tokens, int) or tokens < 1:
+        if not isinstance(loss, int | float) or not isinstance(tokens, int) or tokens < 0:
             raise Invalid(
                 "wrong_type",
                 f"got loss={loss!r}, tokens={tokens!r}",
                 field="loss",
-                expected="a number with 'tokens', a positive integer",
+                expected="a number with 'tokens', a non-negative integer",
             )
         row.loss_sum, row.tokens = float(loss) * tokens, tokens
     return row

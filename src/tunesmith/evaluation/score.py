@@ -191,7 +191,8 @@ def _loss_scores(rows: list[EvalRow]) -> dict:
     total = sum(r.loss_sum or 0.0 for r in rows)
     tokens = sum(r.tokens for r in rows)
     for row in rows:
-        row.metrics["loss"] = (row.loss_sum or 0.0) / max(row.tokens, 1)
+        if row.tokens:  # a sample truncated to no answer tokens has no loss of its own
+            row.metrics["loss"] = (row.loss_sum or 0.0) / row.tokens
     loss = total / max(tokens, 1)
     return {"loss": loss, "ppl": M.perplexity(loss)}
 

@@ -167,13 +167,13 @@ class Engine:
             now = time.monotonic()
             to_sample: list[tuple[Chunk, torch.Tensor]] = []
             for chunk, logits in zip(plan.chunks, results, strict=True):
-                req = chunk.request
+                req, completes = chunk.request, chunk.completes_prompt
                 if logits.prompt is not None:
                     self._score_prompt(req, logits.prompt, logits.first_scored)
                 req.num_computed += chunk.num_tokens
                 if logits.last is not None:
                     to_sample.append((chunk, logits.last))
-                elif chunk.completes_prompt:  # max_tokens reached (e.g. 0: scoring only)
+                elif completes:  # max_tokens reached (e.g. 0: scoring only)
                     self._end(req, "length")
                     changed.append(req)
             if to_sample:

@@ -13,30 +13,36 @@ BOS_ID, EOS_ID, PAD_ID = 0, 1, 2
 _SPECIALS = {"bos_token_id": BOS_ID, "eos_token_id": EOS_ID, "pad_token_id": PAD_ID}
 
 
-def tiny_deepseek_v3_config() -> DeepseekV3Config:
-    """DeepSeek-V3 shape in miniature: MLA (low-rank q and kv), 1 dense layer then MoE layers."""
+def tiny_deepseek_v3_config(**shape: object) -> DeepseekV3Config:
+    """DeepSeek-V3 shape in miniature: MLA (low-rank q and kv), 1 dense layer then MoE layers.
+
+    `shape` overrides any of the sizes (the memory bench builds a larger one this way)."""
+    sizes = {
+        "hidden_size": 256,
+        "intermediate_size": 512,
+        "moe_intermediate_size": 128,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 4,
+        "n_shared_experts": 1,
+        "n_routed_experts": 4,
+        "num_experts_per_tok": 2,
+        "kv_lora_rank": 64,
+        "q_lora_rank": 64,
+        "qk_rope_head_dim": 16,
+        "qk_nope_head_dim": 32,
+        "v_head_dim": 32,
+        **shape,
+    }
     return DeepseekV3Config(
         vocab_size=VOCAB_SIZE,
-        hidden_size=256,
-        intermediate_size=512,
-        moe_intermediate_size=128,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        n_shared_experts=1,
-        n_routed_experts=4,
-        num_experts_per_tok=2,
         n_group=1,
         topk_group=1,
         first_k_dense_replace=1,
         routed_scaling_factor=1.0,
-        kv_lora_rank=64,
-        q_lora_rank=64,
-        qk_rope_head_dim=16,
-        qk_nope_head_dim=32,
-        v_head_dim=32,
         max_position_embeddings=2048,
         tie_word_embeddings=False,
+        **sizes,
         **_SPECIALS,
     )
 

@@ -111,7 +111,9 @@ def _chunks(
             yield chunk(j.index, Delta(role="assistant", content=""))
         async for d in deltas:
             texts[d.index] += d.text
-            reasoning, content = splits[d.index].update(texts[d.index])
+            reasoning, content = splits[d.index].update(
+                texts[d.index], final=d.finish_reason is not None
+            )
             logprobs = _logprobs(state, d.logprobs) if d.logprobs else None
             if reasoning or content or logprobs:
                 delta = Delta(reasoning_content=reasoning or None, content=content or None)

@@ -67,7 +67,7 @@ def _stream_answer(
     split, text = ReasoningSplit(reasoning_open), ""
     for delta, finish, _ in stream_job(engine, tok, job):
         text += delta
-        reasoning, content = split.update(text)
+        reasoning, content = split.update(text, final=finish is not None)
         if reasoning:
             console.print(reasoning, style="dim", end="", markup=False)
         if content:
@@ -75,6 +75,6 @@ def _stream_answer(
                 console.print()
             console.print(content, end="", markup=False)
         if finish == "length":
-            console.print(" [yellow][max tokens][/yellow]", end="")
+            console.print(" (max tokens)", style="yellow", end="")
     console.print()
     return split.content if split.reasoning else text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from dataclasses import dataclass, field
 
@@ -37,6 +38,8 @@ class ServerState:
     """served model name -> LoRA adapter name (None: the base model)"""
     settings: ServerSettings = field(default_factory=ServerSettings)
     admission: Admission = field(init=False)
+    loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
+    """the server's event loop, once it runs (admission and streams live on it)"""
     metrics: ServerMetrics = field(init=False)
 
     def __post_init__(self) -> None:

@@ -50,11 +50,7 @@ class TextStream:
         """Characters at the end that may still change: a partial character or stop string."""
         if text.endswith("\ufffd"):
             return len(text) - len(text.rstrip("\ufffd"))
-        for s in self.stop:
-            for k in range(min(len(s) - 1, len(text)), 0, -1):
-                if text.endswith(s[:k]):
-                    return k
-        return 0
+        return max((_partial_suffix(text, s) for s in self.stop), default=0)
 
 
 class ReasoningSplit:
@@ -66,26 +62,42 @@ class ReasoningSplit:
         self.reasoning = ""
         self.content = ""
 
-    def split(self, text: str) -> tuple[str | None, str]:
-        """(reasoning or None when there is no think block, content) of the text so far."""
+    def split(self, text: str, final: bool = True) -> tuple[str | None, str]:
+        """(reasoning or None when there is no think block, content) of the text so far.
+
+        Not `final`: a trailing partial tag ("<thi", "</th") is held back.
+        """
         body = text
         if not self.started:
             stripped = text.lstrip()
-            if not stripped.startswith(THINK_OPEN):  # "<think>" is one token: never partial
+            if not stripped.startswith(THINK_OPEN):
+                if not final and stripped and THINK_OPEN.startswith(stripped):
+                    return None, ""
                 return None, text
             body = stripped[len(THINK_OPEN) :]
         if THINK_CLOSE in body:
             reasoning, content = body.split(THINK_CLOSE, 1)
             return _trim(reasoning), content.lstrip()
+        if not final:
+            body = body[: len(body) - _partial_suffix(body, THINK_CLOSE)]
         return _trim(body), ""
 
-    def update(self, text: str) -> tuple[str, str]:
+    def update(self, text: str, final: bool = False) -> tuple[str, str]:
         """(reasoning delta, content delta) for the text so far."""
-        reasoning, content = self.split(text)
+        reasoning, content = self.split(text, final)
         reasoning = reasoning or ""
         deltas = reasoning[len(self.reasoning) :], content[len(self.content) :]
-        self.reasoning, self.content = reasoning, content
+        self.reasoning = max(self.reasoning, reasoning, key=len)
+        self.content = max(self.content, content, key=len)
         return deltas
+
+
+def _partial_suffix(text: str, tag: str) -> int:
+    """Length of the longest end of `text` that is a proper start of `tag`."""
+    for k in range(min(len(tag) - 1, len(text)), 0, -1):
+        if text.endswith(tag[:k]):
+            return k
+    return 0
 
 
 def _trim(reasoning: str) -> str:

@@ -40,7 +40,8 @@ def eval_exact_match(
     convs: list[Conversation],
     cfg: EvalConfig,
 ) -> tuple[float, list[dict]]:
-    """Mean exact match of greedy generations (final answers), and per-sample rows."""
+    """Mean exact match of the final answers of greedy generations, and per-sample rows
+    (the demo's before / after measure)."""
     prompts = [render_prompt(c) for c in convs]
     preds = generate_answers(
         model, tok, prompts, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size
@@ -48,7 +49,7 @@ def eval_exact_match(
     rows = []
     for conv, prompt, pred in zip(convs, prompts, preds, strict=True):
         ref = reference_of(conv)
-        em = exact_match(pred if cfg.score_reasoning else final_answer(pred), ref)
+        em = exact_match(final_answer(pred), ref)
         rows.append({"prompt": prompt, "reference": ref, "prediction": pred, "em": em})
     return sum(r["em"] for r in rows) / max(len(rows), 1), rows
 
@@ -78,6 +79,7 @@ def evaluate(
             batch_tokens=batch_tokens,
             score_reasoning=cfg.score_reasoning,
         )
-        result = evaluate_items(model, tok, items_from_conversations(chats, others), opts)
+        items = items_from_conversations(chats, others)
+        result = evaluate_items(model, tok, items, opts, source="the validation data")
         out |= {f"eval_{key}": value for key, value in result.metrics.items()}
     return out

@@ -23,6 +23,7 @@ from tunesmith.adapters.report import method_report
 from tunesmith.config.load import save_config
 from tunesmith.config.schema import Config
 from tunesmith.errors import ConfigError
+from tunesmith.log import quiet_libraries
 from tunesmith.models.load import load_model_and_tokenizer
 from tunesmith.models.moe import RouterAuxLoss
 from tunesmith.tokenize.collate import collate_packed, collate_padded
@@ -82,6 +83,7 @@ class BatchStream:
 
 def _start(cfg: Config) -> tuple[Path, Path | None, PartialState]:
     """Process group, then the run dir: every rank decides alike, rank 0 writes."""
+    quiet_libraries()
     group = PartialState(**process_group_kwargs(cfg.distributed))
     run_dir, resume_from = plan_run_dir(cfg)
     group.wait_for_everyone()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from inference_helpers import ARCHS, hf_greedy, random_prompts, tiny_model
+
 from tunesmith.inference import Engine, InvalidRequestError, SamplingParams
 
 GREEDY = SamplingParams(max_tokens=6, temperature=0.0)

@@ -1,0 +1,76 @@
+"""Sampling truncation and penalties, the slot cache, the scheduler's policy."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tunesmith.inference.kv_cache import SlotKVCache, StepLayout
+from tunesmith.inference.params import SamplingParams
+from tunesmith.inference.request import Request
+from tunesmith.inference.sampling import apply_penalties, truncate
+from tunesmith.inference.scheduler import Scheduler
+
+
+def test_top_k_and_top_p_keep_the_right_tokens() -> None:
+    row = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
+    assert torch.isfinite(truncate(row, 2, 1.0)).tolist() == [True, True, False, False]
+    # nucleus 0.8: 0.5 + 0.3 reach it, the rest go
+    assert torch.isfinite(truncate(row, 0, 0.8)).tolist() == [True, True, False, False]
+    assert torch.isfinite(truncate(row, 0, 0.81)).tolist() == [True, True, True, False]
+    assert torch.isfinite(truncate(row, 0, 0.1)).tolist() == [True, False, False, False]
+
+
+def test_penalties_follow_openai_and_ctrl_formulas() -> None:
+    row = torch.tensor([2.0, -2.0, 1.0, 0.5])
+    p = SamplingParams(repetition_penalty=2.0, frequency_penalty=0.5, presence_penalty=0.25)
+    out = apply_penalties(row, prompt=[0], output=[1, 1, 2], p=p)
+    # token 0: prompt only -> 2 / 2; token 1: (-2 * 2) - 0.5 * 2 - 0.25; token 2: 1/2 - 0.5 - 0.25
+    assert out.tolist() == pytest.approx([1.0, -5.25, -0.25, 0.5])
+
+
+def test_slot_cache_allocates_frees_and_grows_keeping_contents() -> None:
+    cache = SlotKVCache(num_layers=1, num_slots=2, max_len=64, initial_len=4)
+    assert (cache.allocate(), cache.allocate(), cache.allocate()) == (0, 1, None)
+    cache.free(0)
+    with pytest.raises(ValueError, match="slot 0 is not allocated"):
+        cache.free(0)
+    assert cache.usage == 0.5
+    k = torch.arange(3 * 2 * 5, dtype=torch.float).view(3, 2, 1, 5)  # 3 token rows, 2 heads
+    cache.layout = StepLayout.build([1], [0], [3])
+    keys, values = cache.update(k, k + 1, 0)
+    assert keys.shape == (1, 2, 3, 5) and torch.equal(keys[0].transpose(0, 1), k[:, :, 0])
+    cache.reserve(9)
+    assert cache.capacity == 16 and torch.equal(cache.keys[0][1, :, :3].transpose(0, 1), k[:, :, 0])
+    with pytest.raises(ValueError, match="exceeds the cache's 64"):
+        cache.reserve(65)
+
+
+def _req(rid: str, n: int) -> Request:
+    return Request(rid, list(range(5, 5 + n)), SamplingParams(), max_tokens=4)
+
+
+def test_scheduler_decodes_first_then_chunks_prompts_fcfs() -> None:
+    cache = SlotKVCache(num_layers=1, num_slots=2, max_len=64)
+    sched = Scheduler(cache, token_budget=8)
+    a, b, c = _req("a", 10), _req("b", 3), _req("c", 3)
+    for r in (a, b, c):
+        sched.add(r)
+    plan = sched.schedule()
+    assert [(ch.request.request_id, ch.num_tokens) for ch in plan.chunks] == [("a", 8)]
+    a.num_computed = 8
+    plan = sched.schedule()  # a's last 2 prompt tokens, then b is admitted; c waits (2 slots)
+    assert [(ch.request.request_id, ch.num_tokens) for ch in plan.chunks] == [("a", 2), ("b", 3)]
+    a.num_computed, b.num_computed = 10, 3
+    a.output_token_ids.append(7)
+    plan = sched.schedule()  # a decodes (one token) before b's... b has nothing left
+    assert [(ch.request.request_id, ch.num_tokens) for ch in plan.chunks] == [("a", 1)]
+    sched.finish(a)
+    assert cache.num_free == 1 and sched.num_waiting == 1
+    plan = sched.schedule()
+    assert [(ch.request.request_id, ch.num_tokens) for ch in plan.chunks] == [("c", 3)]
+
+
+def test_scheduler_budget_must_cover_one_decode_per_slot() -> None:
+    with pytest.raises(ValueError, match="token budget 2 is below the 4 slots"):
+        Scheduler(SlotKVCache(num_layers=1, num_slots=4, max_len=8), token_budget=2)
