@@ -34,6 +34,11 @@ CASES = [
         "packed row cannot express; set data.packing=false",
     ),
     (
+        ["method.name=prefix", "data.packing=false", "train.gradient_checkpointing=true"],
+        "error: train.gradient_checkpointing: PEFT prefix tuning does not work with gradient "
+        "checkpointing; set it to false (prefix tuning trains few parameters anyway)",
+    ),
+    (
         ["method.name=full", "method.lora.plus_lr_ratio=16"],
         "error: method.lora.plus_lr_ratio: LoRA+ applies to lora/dora/qlora, not full",
     ),

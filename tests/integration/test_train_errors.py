@@ -33,7 +33,11 @@ CASES = [
         "(tiny-deepseek-v3, tiny-deepseek-v3-base, tiny-llama, tiny-qwen2) nor an existing directory",
     ),
     (["model.tokenizer=/no/such/tok"], "error: model.tokenizer: '/no/such/tok' is not a directory"),
-    (["eval.metrics=[loss,bleu]"], "error: eval.metrics: unknown ['bleu']; valid: loss, em"),
+    (
+        ["eval.metrics=[loss,blue]"],
+        "error: eval.metrics: unknown ['blue']; valid: loss, em, f1, bleu, rouge1, rouge2, "
+        "rouge_l, accuracy, macro_f1, roc_auc",
+    ),
     (
         ["train.resume=/no/ckpt"],
         "error: train.resume: '/no/ckpt' is not a checkpoint directory (expected 'none', 'auto' "

@@ -39,6 +39,11 @@ def check_method_before_load(cfg: Config) -> None:
             "data.packing: prefix tuning prepends virtual tokens to every sample, which a "
             "packed row cannot express; set data.packing=false"
         )
+    if m.name == "prefix" and cfg.train.gradient_checkpointing:
+        raise ConfigError(
+            "train.gradient_checkpointing: PEFT prefix tuning does not work with gradient "
+            "checkpointing; set it to false (prefix tuning trains few parameters anyway)"
+        )
     if m.lora.plus_lr_ratio and m.name not in LORA_FAMILY:
         raise ConfigError(
             f"method.lora.plus_lr_ratio: LoRA+ applies to lora/dora/qlora, not {m.name}"

@@ -138,15 +138,14 @@ def check_config(cfg: Config) -> None:
     computed = [f"eval_{m}" for m in cfg.eval.metrics] + (
         ["eval_ppl"] if "loss" in cfg.eval.metrics else []
     )
-    if cfg.train.early_stopping_patience and watched not in computed:
+    watching = cfg.train.early_stopping_patience or cfg.train.save_best
+    if watching and watched not in computed:
         raise ConfigError(
             f"train.early_stopping_metric: '{watched}' is not computed; "
             f"available with eval.metrics={cfg.eval.metrics}: {', '.join(computed)}"
         )
     lower_is_better = watched in ("eval_loss", "eval_ppl")
-    if cfg.train.early_stopping_patience and lower_is_better != (
-        cfg.train.early_stopping_mode == "min"
-    ):
+    if watching and lower_is_better != (cfg.train.early_stopping_mode == "min"):
         better = "lower" if lower_is_better else "higher"
         raise ConfigError(
             f"train.early_stopping_mode: '{cfg.train.early_stopping_mode}' but {watched} is "
@@ -156,6 +155,7 @@ def check_config(cfg: Config) -> None:
     for key, value in (
         ("train.eval_every", cfg.train.eval_every),
         ("train.early_stopping_patience", cfg.train.early_stopping_patience),
+        ("train.save_best", cfg.train.save_best),
     ):
         if value > 0 and not has_val:
             raise ConfigError(

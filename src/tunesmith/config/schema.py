@@ -202,9 +202,14 @@ class TrainConfig:
         "none", "'none', 'auto' (last checkpoint in the run dir) or a checkpoint path"
     )
     early_stopping_patience: int = opt(0, "stop after N evals without improvement; 0 = off", min=0)
-    early_stopping_metric: str = opt("eval_loss", "metric watched for early stopping")
+    early_stopping_metric: str = opt(
+        "eval_loss", "metric watched for early stopping and save_best, e.g. eval_loss, eval_em"
+    )
     early_stopping_mode: str = opt(
         "min", "whether lower or higher is better", choices=["min", "max"]
+    )
+    save_best: bool = opt(
+        False, "also write the best evaluation's weights to best/ (by early_stopping_metric)"
     )
     router_aux_loss_coef: float = opt(
         0.0, "MoE load-balancing loss weight added to the LM loss (logged as aux_loss)", min=0.0

@@ -1,7 +1,8 @@
 """`tunesmith demo`: the main job on the embedded default.
 
 LoRA fine-tune the shipped tiny DeepSeek-V3 base on the built-in reasoning task, measure
-exact match on a held-out split before and after, show generations, write summary.json.
+exact match on a held-out split before and after, show generations, serve the adapter over
+the OpenAI-compatible API and ask it one held-out question, write summary.json.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rich.table import Table
 from tunesmith.api import train
 from tunesmith.config.schema import EvalConfig, ModelConfig
 from tunesmith.data.load import load_conversations
+from tunesmith.demo.serve_smoke import serve_smoke
 from tunesmith.demo.task import chat_dataset
 from tunesmith.models.load import load_model_and_tokenizer
 from tunesmith.training.evaluate import eval_exact_match
@@ -62,17 +64,17 @@ def run_demo(output_dir: str | Path = "runs/demo") -> dict:
     test = load_conversations([data_dir / "test.jsonl"]).conversations
     eval_cfg = EvalConfig(max_new_tokens=64, batch_size=50)
 
-    console.rule("[bold]1/3 base model on the held-out split")
+    console.rule("[bold]1/4 base model on the held-out split")
     model, tok = load_model_and_tokenizer(ModelConfig(name_or_path=BASE))
     em_before, rows_before = eval_exact_match(model, tok, test, eval_cfg)
     console.print(f"exact match before fine-tuning: {em_before:.2%}")
 
-    console.rule("[bold]2/3 LoRA fine-tune")
+    console.rule("[bold]2/4 LoRA fine-tune")
     started = time.perf_counter()
     train(demo_config(data_dir, run_dir))
     train_seconds = time.perf_counter() - started
 
-    console.rule("[bold]3/3 fine-tuned model on the held-out split")
+    console.rule("[bold]3/4 fine-tuned model on the held-out split")
     tuned = PeftModel.from_pretrained(model, run_dir / "adapter")
     em_after, rows_after = eval_exact_match(tuned, tok, test, eval_cfg)
 
@@ -85,6 +87,14 @@ def run_demo(output_dir: str | Path = "runs/demo") -> dict:
         )
     console.print(table)
 
+    console.rule("[bold]4/4 serve the fine-tuned model (OpenAI API) and ask it once")
+    question = test[0].messages[0].content
+    served = serve_smoke(run_dir, question)
+    console.print(f"POST /v1/chat/completions -> {served['status']}")
+    console.print(f"  user:      {question}")
+    console.print(f"  reasoning: [dim]{served['reasoning']}[/dim]")
+    console.print(f"  answer:    {served['answer']}   (reference: {rows_after[0]['reference']})")
+
     summary = {
         "em_before": em_before,
         "em_after": em_after,
@@ -94,6 +104,7 @@ def run_demo(output_dir: str | Path = "runs/demo") -> dict:
         "adapter": str(run_dir / "adapter"),
         "n_train": N_TRAIN,
         "n_test": N_TEST,
+        "served": served,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     result = Table(title="tunesmith demo")
@@ -102,6 +113,7 @@ def run_demo(output_dir: str | Path = "runs/demo") -> dict:
     result.add_row("exact match before", f"{em_before:.2%}")
     result.add_row("exact match after", f"{em_after:.2%}")
     result.add_row("train seconds", f"{train_seconds:.1f}")
+    result.add_row("served answer", f"{served['answer']!r} (HTTP {served['status']})")
     result.add_row("run dir", str(run_dir))
     console.print(result)
     return summary

@@ -216,7 +216,15 @@ def train(cfg: Config) -> Path:
                 record.update(evals)
                 if evals:
                     state.history.append({"step": state.step, **evals})
-                    stopped_early = _early_stop(state, evals, cfg)
+                    improved = _track_best(state, evals, cfg)
+                    if improved and t.save_best:
+                        save_final(
+                            model, tok, run_dir, base_dir, accelerator=accelerator, ranks=ranks,
+                            dest=run_dir / "best",
+                        )  # fmt: skip
+                    stopped_early = bool(t.early_stopping_patience) and (
+                        state.evals_without_improvement >= t.early_stopping_patience
+                    )
             if logger is not None and (state.step % t.log_every == 0 or last or evals):
                 logger.log(record)
             progress.update(state.step, record)
@@ -262,6 +270,14 @@ def train(cfg: Config) -> Path:
         "trainable_by_group": report.groups,
         "data": {k: v.as_dict() for k, v in splits.stats.items()},
         "final": state.history[-1] if state.history else {},
+        "best": {
+            "metric": t.early_stopping_metric,
+            "value": state.best_metric,
+            "step": state.best_step,
+            "dir": str(run_dir / "best") if t.save_best else None,
+        }
+        if state.best_step is not None
+        else None,
     }
     (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
     return run_dir
@@ -292,10 +308,11 @@ def _clip(accelerator: Accelerator, model: torch.nn.Module, max_norm: float) -> 
     return float(torch.nn.utils.get_total_norm([p.grad for p in params]))
 
 
-def _early_stop(state: TrainState, evals: dict[str, float], cfg: Config) -> bool:
-    """Update best metric bookkeeping; True when patience is exhausted."""
+def _track_best(state: TrainState, evals: dict[str, float], cfg: Config) -> bool:
+    """Best-metric bookkeeping for early stopping and save_best; True when this evaluation
+    improved on the best so far."""
     t = cfg.train
-    if not t.early_stopping_patience:
+    if not (t.early_stopping_patience or t.save_best):
         return False
     name = t.early_stopping_metric
     if name not in evals:
@@ -307,7 +324,7 @@ def _early_stop(state: TrainState, evals: dict[str, float], cfg: Config) -> bool
         value < state.best_metric if t.early_stopping_mode == "min" else value > state.best_metric
     )
     if better:
-        state.best_metric, state.evals_without_improvement = value, 0
+        state.best_metric, state.best_step, state.evals_without_improvement = value, state.step, 0
     else:
         state.evals_without_improvement += 1
-    return state.evals_without_improvement >= t.early_stopping_patience
+    return better

@@ -48,14 +48,16 @@ def save_final(
     *,
     accelerator: Accelerator,
     ranks: Ranks,
+    dest: Path | None = None,
 ) -> Path:
-    """Write `adapter/` (PEFT, pointing at `base_dir`) or `model/` (full) with the tokenizer.
+    """Write `adapter/` (PEFT, pointing at `base_dir`) or `model/` (full) with the tokenizer,
+    or the same files into `dest` (the best checkpoint's `best/`).
 
     Every rank calls this (sharded strategies gather the weights collectively).
     """
     state_dict = accelerator.get_state_dict(model) if ranks.sharded else None
     unwrapped = ranks.unwrap(model)
-    out = run_dir / ("adapter" if isinstance(unwrapped, PeftModel) else "model")
+    out = dest or run_dir / ("adapter" if isinstance(unwrapped, PeftModel) else "model")
     if ranks.is_main:
         if isinstance(unwrapped, PeftModel):
             unwrapped.peft_config["default"].base_model_name_or_path = str(base_dir)

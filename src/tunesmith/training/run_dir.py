@@ -19,6 +19,7 @@ OUTPUTS = (
     "adapter",
     "model",
     "base",
+    "best",
     "loss_curve.png",
     "deepspeed.json",
     "fsdp.json",
@@ -26,7 +27,7 @@ OUTPUTS = (
 
 
 # What makes a directory "hold a run": a failed start (config.yaml, base/) does not.
-RESULTS = ("metrics.jsonl", "checkpoints", "adapter", "model")
+RESULTS = ("metrics.jsonl", "checkpoints", "adapter", "model", "best")
 
 
 def checkpoints_dir(run_dir: Path) -> Path:

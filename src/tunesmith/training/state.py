@@ -14,6 +14,7 @@ class TrainState:
     batch_in_epoch: int = 0  # micro-batches of the current epoch already consumed
     tokens_seen: int = 0  # real (non-pad) input tokens processed
     best_metric: float | None = None
+    best_step: int | None = None  # step of best_metric
     evals_without_improvement: int = 0
     history: list[dict] = field(default_factory=list)  # evaluation records
 

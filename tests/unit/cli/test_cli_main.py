@@ -53,12 +53,29 @@ def test_commands_map_covers_every_subcommand():
         "data inspect",
         "data prepare",
         "bench data",
+        "bench memory",
+        "eval run",
+        "eval score",
+        "eval compare",
+        "serve",
+        "chat",
+        "generate",
     }
     assert all(callable(fn) for fn in COMMANDS.values())
     parser = build_parser()
-    needs_arg = {"train": "c.yaml", "config show": "c.yaml", "data inspect": "raw.jsonl"}
+    needs_args = {
+        "train": ["c.yaml"],
+        "config show": ["c.yaml"],
+        "data inspect": ["raw.jsonl"],
+        "eval run": ["--model", "m", "--data", "d.jsonl", "--metrics", "em"],
+        "eval score": ["--input", "p.jsonl", "--metrics", "em"],
+        "eval compare": ["a", "b"],
+        "serve": ["--model", "m"],
+        "chat": ["--model", "m"],
+        "generate": ["--model", "m", "--input", "p.jsonl", "--output", "o.jsonl"],
+    }
     for command in COMMANDS:
-        argv = command.split() + ([needs_arg[command]] if command in needs_arg else [])
+        argv = command.split() + needs_args.get(command, [])
         assert parser.parse_args(argv).command == command
 
 
@@ -150,7 +167,7 @@ def test_usage_errors_exit_2(capsys, argv):
 def test_help_exits_0(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for command in ("train", "config", "demo", "bench", "models", "data"):
+    for command in ("train", "config", "demo", "bench", "models", "data", "eval", "serve"):
         assert f"    {command} " in out
 
 
@@ -158,7 +175,10 @@ def test_help_exits_0(capsys):
 def test_train_help_lists_every_config_key(capsys, argv):
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"usage: tunesmith {' '.join(argv[:-1])} [-h] CONFIG [KEY=VALUE ...]")
+    nproc = " [--nproc N]" if argv[0] == "train" else ""
+    assert out.startswith(
+        f"usage: tunesmith {' '.join(argv[:-1])} [-h]{nproc} CONFIG [KEY=VALUE ...]"
+    )
     words = set(out.replace(":", " ").split())
     missing = [key for key in schema_keys() if key not in words]
     assert not missing
