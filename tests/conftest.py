@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from helpers import write_jsonl
 from tunesmith.demo.task import chat_dataset
@@ -19,3 +21,13 @@ def chat_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "train": write_jsonl(root / "train.jsonl", train),
         "validation": write_jsonl(root / "validation.jsonl", val),
     }
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One torch thread for the test: exact, repeatable CPU numerics and no
+    oversubscription on a shared machine (autouse in tests/unit/inference and serve)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

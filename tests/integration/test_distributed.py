@@ -130,14 +130,25 @@ def test_two_processes_match_one_and_resume_after_kill(case, single, chat_files,
     for step in want:
         assert abs(got[step] - want[step]) <= TOL * want[step], (step, got[step], want[step])
 
-    # 4. engine settings saved beside the run; one consolidated, ordinary output
+    # 4. engine settings saved beside the run; checkpoints hold one shard per rank; one
+    #    consolidated, ordinary output
     strategy = extra[0].split("=")[1]
+    ckpt = run / "checkpoints" / f"step-{STEPS:06d}"
+    assert sorted(p.name for p in ckpt.glob("rng-*")) == ["rng-0.safetensors", "rng-1.safetensors"]
     if strategy == "deepspeed":
         ds = json.loads((run / "deepspeed.json").read_text())
         assert ds["zero_optimization"]["stage"] == int(extra[1].split("=")[1])
         assert ds["train_batch_size"] == 2
+        zero = ckpt / "deepspeed" / "zero"
+        shards = sorted(p.name for p in zero.glob("zero_pp_rank_*_optim_states.pt"))
+        assert shards == [f"zero_pp_rank_{r}_mp_rank_00_optim_states.pt" for r in (0, 1)]
     if strategy == "fsdp":
-        assert json.loads((run / "fsdp.json").read_text())["fsdp_version"] == 2
+        settings = json.loads((run / "fsdp.json").read_text())
+        assert settings["engine"].startswith("torch FSDP2") and settings["mesh"] == [2]
+        assert sorted(p.name for p in (ckpt / "dcp").glob("*.distcp")) == [
+            "__0_0.distcp",
+            "__1_0.distcp",
+        ]
     ids = torch.tensor([[0, 5, 17, 300, 42, 7, 1]])
     with torch.no_grad():
         ref = _plain(single[method], method)(input_ids=ids).logits

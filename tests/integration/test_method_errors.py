@@ -77,6 +77,11 @@ CASES = [
         ["distributed.strategy=ddp", "--nproc", "0"],
         "error: --nproc: 0 processes; expected 1 or more",
     ),
+    (  # overrides may follow the option too
+        ["--nproc", "0", "distributed.strategy=ddp"],
+        "error: --nproc: 0 processes; expected 1 or more",
+    ),
+    (["--nproc", "2", "--bogus"], "usage: tunesmith"),
 ]
 
 

@@ -8,8 +8,8 @@ in a fresh interpreter, on the same random-init DeepSeek-V3-shaped model (MLA + 
 once to a temp directory) and the same packed batches. The baseline arm loads the model and
 the data and does not train; each arm's `training delta` is its peak RSS minus the
 baseline's, i.e. what training adds (gradients, optimizer state, activations). Peak RSS is the
-process's high-water mark (ru_maxrss), so it includes the allocator's slack: the numbers
-compare methods on one machine, they are not a GPU memory forecast.
+process's high-water mark (ru_maxrss; glibc's mmap threshold is lowered so freed blocks leave
+at once): the numbers compare methods on one machine, they are not a GPU memory forecast.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 METHODS = ("full", "lora", "dora", "freeze", "prefix")
+BATCH_TOKENS = 2048
 BASELINE = "load only"
 
 # A DeepSeek-V3 shape big enough that weights, optimizer state and activations all show.
@@ -71,7 +72,7 @@ def arm_config(model: Path, data: Path, out: Path, method: str, gc: bool, steps:
         },
         "train": {
             "max_steps": steps,
-            "batch_tokens": 4096,
+            "batch_tokens": BATCH_TOKENS,
             "batch_size": 16,
             "lr": 1e-4,
             "gradient_checkpointing": gc,
@@ -104,7 +105,9 @@ def child(config_path: str, load_only: bool) -> None:
 
 
 def run_arm(config: Path, load_only: bool, threads: int) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    # glibc serves big blocks from mmap and returns them at once, so the high-water RSS
+    # tracks live tensors rather than heap fragments the allocator kept.
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MALLOC_MMAP_THRESHOLD_": "131072"}
     cmd = [sys.executable, "-m", "tunesmith.bench.memory", str(config)]
     proc = subprocess.run(
         cmd + (["--load-only"] if load_only else []), env=env, capture_output=True, text=True
@@ -155,7 +158,7 @@ def run_bench(
     full = results["full"]["training_delta_mb"]
     for r in results.values():
         r["delta_vs_full"] = r["training_delta_mb"] / full if full > 0 else None
-    report = {"model": shape, "steps": steps, "batch_tokens": 4096, "arms": results}
+    report = {"model": shape, "steps": steps, "batch_tokens": BATCH_TOKENS, "arms": results}
     print_table(report, console)
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=2) + "\n")

@@ -3,6 +3,7 @@
     tunesmith serve --model tiny-deepseek-v3-base --port 8000 --adapter sql=runs/sql
     tunesmith chat --model runs/demo/run
     tunesmith generate --model runs/demo/run --input prompts.jsonl --output out.jsonl
+    tunesmith bench serve --json bench_serve.json
 
 Library imports happen inside the functions, so `tunesmith --help` stays fast.
 """
@@ -77,6 +78,29 @@ def generate(args: argparse.Namespace) -> int:
         engine, tok, args.input, args.output, _params(args, tok), adapter=adapter, stop=args.stop
     )
     print(stats, file=sys.stderr)
+    return 0
+
+
+def bench_serve(args: argparse.Namespace) -> int:
+    from tunesmith.bench.serve import run_bench
+
+    if len(args.requests) != len(args.concurrency):
+        raise ConfigError(
+            f"--requests needs one count per --concurrency level {args.concurrency}, "
+            f"got {args.requests}"
+        )
+    if min(args.concurrency + args.requests + [args.max_tokens, args.threads]) < 1:
+        raise ConfigError("--concurrency, --requests, --max-tokens and --threads must be >= 1")
+    run_bench(
+        args.json,
+        model=args.model,
+        concurrency=tuple(args.concurrency),
+        requests=tuple(args.requests),
+        max_tokens=args.max_tokens,
+        rate_per_slot=args.rate,
+        threads=args.threads,
+        seed=args.seed,
+    )
     return 0
 
 
@@ -180,8 +204,41 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(command="generate")
 
 
+def add_bench_parser(bench_sub: argparse._SubParsersAction) -> None:
+    """`tunesmith bench serve` (under main.py's `bench` group)."""
+    from tunesmith.bench.serve import DEFAULT_CONCURRENCY, DEFAULT_MODEL, DEFAULT_REQUESTS
+
+    p = bench_sub.add_parser(
+        "serve", help="tunesmith server over HTTP vs transformers generate_batch vs generate"
+    )
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="preset or model directory")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_CONCURRENCY),
+        help="requests in flight at most (one run per level)",
+    )
+    p.add_argument(
+        "--requests",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_REQUESTS),
+        help="requests per concurrency level (one count per level)",
+    )
+    p.add_argument("--max-tokens", type=int, default=64, help="output tokens per request")
+    p.add_argument(
+        "--rate", type=float, default=8.0, help="Poisson arrivals per second per concurrency slot"
+    )
+    p.add_argument("--threads", type=int, default=1, help="torch threads in every arm")
+    p.add_argument("--seed", type=int, default=0, help="prompt and arrival seed")
+    p.set_defaults(command="bench serve")
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": serve,
     "chat": chat,
     "generate": generate,
+    "bench serve": bench_serve,
 }

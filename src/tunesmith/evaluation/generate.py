@@ -49,8 +49,16 @@ def generate_answers(
 
 
 def uses_engine(model: torch.nn.Module) -> bool:
-    """Whether `generate_answers` runs `model` on the inference engine (not a PeftModel)."""
-    return not hasattr(model, "peft_config")
+    """Whether `generate_answers` runs `model` on the inference engine: plain models, and
+    PeftModels of LoRA-style adapters (trainable tokens included) with one active adapter,
+    which the engine runs for unnamed requests. Prompt-learning adapters (prefix tuning)
+    feed their own past keys/values, so they go through Hugging Face `generate`."""
+    configs = getattr(model, "peft_config", None)
+    if not configs:
+        return True
+    if any(c.is_prompt_learning for c in configs.values()):
+        return False
+    return len(model.active_adapters) == 1
 
 
 def _engine(model: torch.nn.Module, batch_size: int):  # noqa: ANN202 - imported lazily

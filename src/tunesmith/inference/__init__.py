@@ -5,7 +5,8 @@
     outs = engine.generate(prompt_id_lists, SamplingParams(max_tokens=32, stop_token_ids=[eos]))
 
 `Engine` batches continuously over a slot KV cache (see `engine`, `scheduler`, `kv_cache`);
-`AsyncEngine` runs it in a thread for asyncio servers.
+`AsyncEngine` runs it in a thread for asyncio servers. With a `PeftModel`, an unnamed request
+runs its active adapter, a named one that adapter, and `BASE` the base weights.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 from tunesmith.inference.engine import Engine
 from tunesmith.inference.params import InvalidRequestError, SamplingParams
 from tunesmith.inference.request import Logprob, RequestMetrics, RequestOutput
+from tunesmith.inference.runner import BASE
 
 __all__ = [
+    "BASE",
     "Engine",
     "InvalidRequestError",
     "Logprob",

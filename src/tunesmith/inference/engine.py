@@ -30,7 +30,7 @@ import torch
 from tunesmith.inference.kv_cache import SlotKVCache
 from tunesmith.inference.params import InvalidRequestError, SamplingParams
 from tunesmith.inference.request import Request, RequestOutput
-from tunesmith.inference.runner import ModelRunner
+from tunesmith.inference.runner import BASE, ModelRunner
 from tunesmith.inference.sampling import sample, token_logprobs
 from tunesmith.inference.scheduler import Chunk, Scheduler
 
@@ -42,6 +42,15 @@ class Engine:
     generated tokens per sequence (default: the model's max_position_embeddings).
     token_budget: tokens per forward pass (decode tokens plus prompt chunks).
     batched_decode: decode-only steps run one padded SDPA call instead of one per sequence.
+
+    Which weights a request runs (its `adapter`):
+
+    - None (unnamed): the model as given, i.e. what `model(...)` computes. For a `PeftModel`
+      that is the adapter active when the engine was built (`default_adapter`): its only
+      adapter when it has one, so an unnamed request never silently runs the base weights;
+    - an adapter name (one of `adapters`): that LoRA adapter;
+    - `BASE` ("__base__"): a `PeftModel`'s base weights, adapters disabled (on a plain
+      model the same as None).
     """
 
     def __init__(
@@ -73,6 +82,27 @@ class Engine:
         """Names of the LoRA adapters a request may pick (empty for a plain model)."""
         return self.runner.adapters
 
+    @property
+    def default_adapter(self) -> str | None:
+        """The adapter an unnamed request runs: a `PeftModel`'s active adapter (None for a
+        plain model)."""
+        return self.runner.default_adapter
+
+    def resolve_adapter(self, adapter: str | None) -> str | None:
+        """The adapter a request naming `adapter` runs (see the class doc); raises
+        InvalidRequestError for a name the model does not have."""
+        if adapter is None:
+            return self.default_adapter
+        if adapter == BASE:
+            return BASE if self.adapters else None
+        if adapter not in self.adapters:
+            raise InvalidRequestError(
+                f"unknown adapter '{adapter}' (loaded: {', '.join(self.adapters) or 'none'})",
+                param="model",
+                code="model_not_found",
+            )
+        return adapter
+
     # -- requests ----------------------------------------------------------------------------
 
     def check_request(
@@ -88,12 +118,7 @@ class Engine:
                 f"token id {bad[0]} is outside the vocabulary [0, {self.vocab_size})",
                 param="prompt",
             )
-        if adapter is not None and adapter not in self.adapters:
-            raise InvalidRequestError(
-                f"unknown adapter '{adapter}' (loaded: {', '.join(self.adapters) or 'none'})",
-                param="model",
-                code="model_not_found",
-            )
+        self.resolve_adapter(adapter)
         wanted = params.max_tokens if params.max_tokens is not None else 0
         if n + wanted > self.max_model_len or n >= self.max_model_len and params.max_tokens != 0:
             raise InvalidRequestError(
@@ -127,7 +152,7 @@ class Engine:
             list(prompt_token_ids),
             params,
             max_tokens,
-            adapter=adapter,
+            adapter=self.resolve_adapter(adapter),
             generator=generator,
         )
         if params.prompt_logprobs is not None:

@@ -7,8 +7,8 @@ known tokens are now all cached) or scored (prompt logprobs) reach the LM head.
 
 Multi-LoRA: a `peft.PeftModel` holds every adapter over one copy of the base weights. A
 step whose requests use several adapters runs one forward pass per adapter group (the
-adapter activated with `set_adapter`, the base with `disable_adapter`), all writing into the
-same cache. peft's per-row mixed batches are not used: they cannot work here, since MLA
+adapter activated with `set_adapter`, the base (`BASE`) with `disable_adapter`, None: the
+adapter active when the runner was built), all writing into the same cache. peft's per-row mixed batches are not used: they cannot work here, since MLA
 applies `kv_b_proj` to the cached latents of whole sequences, not to the step's token rows,
 and peft refuses them for DoRA and for LoRA on expert parameters.
 """
@@ -42,6 +42,8 @@ class ModelRunner:
     def __init__(self, model: torch.nn.Module, cache: SlotKVCache, batched_decode: bool = False):
         self.model, self.cache, self.batched_decode = model, cache, batched_decode
         self.adapters: tuple[str, ...] = tuple(getattr(model, "peft_config", None) or {})
+        self.default_adapter: str | None = _active_adapter(model) if self.adapters else None
+        """what `model(...)` runs: the PeftModel's active adapter (None: a plain model)"""
         self.forward_passes = 0
         """forward passes run so far (one per adapter group per step)"""
 
@@ -52,7 +54,7 @@ class ModelRunner:
         results: dict[int, ChunkLogits] = {}
         for name in dict.fromkeys(c.request.adapter for c in chunks):
             group = [i for i, c in enumerate(chunks) if c.request.adapter == name]
-            logits = self._forward([chunks[i] for i in group], name or BASE)
+            logits = self._forward([chunks[i] for i in group], name or self.default_adapter)
             results.update(zip(group, logits, strict=True))
         return [results[i] for i in range(len(chunks))]
 
@@ -86,6 +88,26 @@ class ModelRunner:
         finally:
             self.cache.layout = None
         return _split_logits(chunks, out.logits.reshape(-1, out.logits.shape[-1]))
+
+
+def _active_adapter(model: torch.nn.Module) -> str:
+    """The one adapter a PeftModel runs; ValueError for adapters the engine cannot run."""
+    kinds = {n: c for n, c in model.peft_config.items() if c.is_prompt_learning}
+    if kinds:
+        names = ", ".join(
+            f"{n} ({getattr(c.peft_type, 'value', c.peft_type)})" for n, c in kinds.items()
+        )
+        raise ValueError(
+            f"the inference engine cannot run prompt-learning adapters: {names} (they feed "
+            "their own past_key_values); use Hugging Face generate for them"
+        )
+    active = list(model.active_adapters)
+    if len(active) != 1:
+        raise ValueError(
+            f"the PeftModel has {len(active)} active adapters {active}; the engine runs one "
+            "adapter per request: activate one with set_adapter"
+        )
+    return active[0]
 
 
 def _rows_to_keep(c: Chunk) -> list[bool]:

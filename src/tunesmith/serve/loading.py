@@ -1,10 +1,13 @@
 """Load what the server serves: a base (preset, model dir, run dir, adapter dir) + adapters.
 
     model, tok, names = load_served("runs/demo", adapters=["sql=runs/sql"])
-    # names: {"runs/demo": "default", "sql": "sql"}  (served name -> adapter, None: base)
+    # names: {"runs/demo": "default", "sql": "sql"}  (served name -> engine adapter name)
+    model, tok, names = load_served("tiny-deepseek-v3-base", adapters=["sql=runs/sql"])
+    # names: {"tiny-deepseek-v3-base": "__base__", "sql": "sql"}  (BASE: adapters disabled)
 
 Every adapter is a LoRA on the same base weights (peft `load_adapter`), picked per request
-by the request's `model` field.
+by the request's `model` field. A plain base maps to None when no adapter is loaded, and to
+`BASE` when adapters are (an unnamed engine request would run the active adapter).
 """
 
 from __future__ import annotations
@@ -64,5 +67,9 @@ def load_served(
         else:
             loaded.load_adapter(path, adapter_name=adapter_name)
         served[adapter_name] = adapter_name
+    if specs and served[name] is None:
+        from tunesmith.inference import BASE
+
+        served[name] = BASE
     loaded.eval()
     return loaded, tok, served

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from tunesmith.inference import BASE
 from tunesmith.serve.chat import chat_completion
 from tunesmith.serve.completions import completion
 from tunesmith.serve.errors import APIError
@@ -44,7 +45,7 @@ async def models(request: Request) -> dict:
     cards = [
         ModelCard(
             id=name,
-            root=name if adapter is None else adapter,
+            root=name if adapter in (None, BASE) else adapter,
             parent=None if name == base else base,
             max_model_len=state.max_model_len,
         )

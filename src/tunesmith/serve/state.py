@@ -35,7 +35,8 @@ class ServerState:
     engine: AsyncEngine
     tokenizer: PreTrainedTokenizerBase
     models: dict[str, str | None]
-    """served model name -> LoRA adapter name (None: the base model)"""
+    """served model name -> engine adapter name (None: the model as loaded; `BASE`: a
+    PeftModel's base weights)"""
     settings: ServerSettings = field(default_factory=ServerSettings)
     admission: Admission = field(init=False)
     loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)

@@ -7,7 +7,7 @@ strategy   engine                                   process group
 none       one process                              -
 ddp        torch DistributedDataParallel            gloo on CPU, nccl on CUDA
 deepspeed  DeepSpeed ZeRO 1/2/3 (+ CPU offload)     DeepSpeed's (gloo on its CPU accelerator)
-fsdp       torch FSDP2 (fully_shard per decoder layer)
+fsdp       torch FSDP2 (fully_shard per decoder layer; training/fsdp.py)
 
 The generated DeepSpeed JSON / FSDP settings are written to the run directory
 (`deepspeed.json`, `fsdp.json`) so a run can be reproduced or moved to `accelerate launch`.
@@ -29,7 +29,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from accelerate import Accelerator
-from accelerate.utils import DeepSpeedPlugin, FullyShardedDataParallelPlugin
+from accelerate.utils import DeepSpeedPlugin
 
 from tunesmith.config.schema import Config, DistributedConfig
 from tunesmith.errors import ConfigError
@@ -90,26 +90,6 @@ def deepspeed_config(cfg: Config) -> dict[str, Any]:
     }
 
 
-def fsdp_settings(cfg: Config, layer_cls: str) -> dict[str, Any]:
-    d = cfg.distributed
-    return {
-        "fsdp_version": 2,
-        "reshard_after_forward": d.fsdp_reshard_after_forward,
-        "cpu_offload": d.offload_params == "cpu",
-        "auto_wrap_policy": "transformer_based_wrap",
-        "transformer_cls_names_to_wrap": [layer_cls],
-        "state_dict_type": "SHARDED_STATE_DICT",
-    }
-
-
-def decoder_layer_class(model: torch.nn.Module) -> str:
-    """Class name of the repeated decoder block (what FSDP shards one unit at a time)."""
-    for name, module in model.named_modules():
-        if name.endswith("layers.0"):
-            return type(module).__name__
-    raise ConfigError("distributed.strategy: fsdp could not find the model's decoder layers")
-
-
 def cpu_mode(cfg: DistributedConfig) -> bool:
     """accelerate's `cpu` flag. DeepSpeed on a CPU-only machine runs on DeepSpeed's own CPU
     accelerator, which accelerate only hands over to when not forced onto its CPU path."""
@@ -120,11 +100,8 @@ def process_group_kwargs(cfg: DistributedConfig) -> dict[str, Any]:
     """PartialState arguments: CPU or not, and (only when launched on several processes)
     the process-group backend and timeout. Also tells accelerate which engine to expect."""
     # accelerate reads the engine from the environment when the process group starts
-    for strategy, var in (
-        ("deepspeed", "ACCELERATE_USE_DEEPSPEED"),
-        ("fsdp", "ACCELERATE_USE_FSDP"),
-    ):
-        os.environ[var] = "true" if cfg.strategy == strategy else "false"
+    os.environ["ACCELERATE_USE_DEEPSPEED"] = "true" if cfg.strategy == "deepspeed" else "false"
+    os.environ["ACCELERATE_USE_FSDP"] = "false"  # FSDP2 is applied by training/fsdp.py
     cuda = torch.cuda.is_available()
     kwargs: dict[str, Any] = {"cpu": cpu_mode(cfg)}
     if world_size() > 1:
@@ -133,7 +110,7 @@ def process_group_kwargs(cfg: DistributedConfig) -> dict[str, Any]:
     return kwargs
 
 
-def make_accelerator(cfg: Config, run_dir: Path, model: torch.nn.Module) -> Accelerator:
+def make_accelerator(cfg: Config, run_dir: Path) -> Accelerator:
     """An Accelerator for `cfg.distributed`; writes the engine settings into `run_dir`."""
     d, t = cfg.distributed, cfg.train
     kwargs: dict[str, Any] = {
@@ -146,10 +123,6 @@ def make_accelerator(cfg: Config, run_dir: Path, model: torch.nn.Module) -> Acce
         settings = deepspeed_config(cfg)
         kwargs["deepspeed_plugin"] = DeepSpeedPlugin(hf_ds_config=settings)
         name = "deepspeed.json"
-    elif d.strategy == "fsdp":
-        settings = fsdp_settings(cfg, decoder_layer_class(model))
-        kwargs["fsdp_plugin"] = FullyShardedDataParallelPlugin(**settings)
-        name = "fsdp.json"
     accelerator = Accelerator(**kwargs)
     if settings is not None and accelerator.is_main_process:
         (run_dir / name).write_text(json.dumps(settings, indent=2) + "\n")

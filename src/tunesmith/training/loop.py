@@ -37,6 +37,7 @@ from tunesmith.training.distributed import (
     process_group_kwargs,
 )
 from tunesmith.training.evaluate import evaluate
+from tunesmith.training.fsdp import shard_model
 from tunesmith.training.logging import MetricsLogger, plot_loss_curve
 from tunesmith.training.loss import accumulate_gradients
 from tunesmith.training.optim import build_optimizer, build_scheduler
@@ -117,7 +118,7 @@ def train(cfg: Config) -> Path:
             "train.router_aux_loss_coef: this model has no MoE router (DeepSeek-V3 / V2 MoE "
             "layers have one); set it to 0"
         )
-    accelerator = make_accelerator(cfg, run_dir, model)
+    accelerator = make_accelerator(cfg, run_dir)
     ranks = Ranks(accelerator, cfg.distributed.strategy)
     splits = build_splits(
         cfg.data, tok, seed=t.seed, rejects_dir=run_dir if ranks.is_main else None
@@ -148,9 +149,16 @@ def train(cfg: Config) -> Path:
     total_steps = t.max_steps or max(1, math.ceil(t.epochs * steps_per_epoch))
 
     # -- optimisation
+    if cfg.distributed.strategy == "fsdp":  # shard first: the optimizer holds the shards
+        model = shard_model(
+            model, cfg.distributed, accelerator.device, ranks.world, run_dir, ranks.is_main
+        )
     optimizer = build_optimizer(model, t, lora_plus_ratio=cfg.method.lora.plus_lr_ratio)
     scheduler = build_scheduler(optimizer, t, total_steps)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    if cfg.distributed.strategy == "fsdp":
+        optimizer = accelerator.prepare(optimizer)
+    else:
+        model, optimizer = accelerator.prepare(model, optimizer)
     state = TrainState()
     if resume_from is not None:
         state = load_checkpoint(
@@ -166,8 +174,15 @@ def train(cfg: Config) -> Path:
     def run_eval() -> dict[str, float]:
         if not splits.validation:
             return {}
+        # the module itself (DDP / DeepSpeed wrappers only add gradient sync); FSDP2 and
+        # ZeRO-3 gather their shards inside its forward, on every rank alike
         return evaluate(
-            model, tok, splits.validation, splits.val_conversations, cfg.eval, t.batch_tokens
+            ranks.unwrap(model),
+            tok,
+            splits.validation,
+            splits.val_conversations,
+            cfg.eval,
+            t.batch_tokens,
         )
 
     # -- loop

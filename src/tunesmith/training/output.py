@@ -18,6 +18,7 @@ from tunesmith.adapters.peft_setup import ADAPTER_METHODS
 from tunesmith.config.schema import Config
 from tunesmith.models.load import resolve_model_dir
 from tunesmith.training.distributed import Ranks
+from tunesmith.training.fsdp import full_state_dict
 
 
 def adapter_base_dir(
@@ -55,7 +56,12 @@ def save_final(
 
     Every rank calls this (sharded strategies gather the weights collectively).
     """
-    state_dict = accelerator.get_state_dict(model) if ranks.sharded else None
+    if ranks.strategy == "fsdp":
+        state_dict = full_state_dict(model)
+    elif ranks.sharded:
+        state_dict = accelerator.get_state_dict(model)
+    else:
+        state_dict = None
     unwrapped = ranks.unwrap(model)
     out = dest or run_dir / ("adapter" if isinstance(unwrapped, PeftModel) else "model")
     if ranks.is_main:

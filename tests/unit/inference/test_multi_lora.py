@@ -7,7 +7,7 @@ from inference_helpers import hf_greedy, random_prompts
 from peft import LoraConfig, get_peft_model
 
 from tunesmith.config.schema import ModelConfig
-from tunesmith.inference import Engine, SamplingParams
+from tunesmith.inference import BASE, Engine, SamplingParams
 from tunesmith.models.load import load_model_and_tokenizer
 
 
@@ -29,13 +29,13 @@ def _two_adapters() -> torch.nn.Module:
 def test_mixed_adapter_batch_equals_each_adapter_alone() -> None:
     model = _two_adapters()
     prompts = random_prompts(3, seed=11)
-    names = ["sql", "poem", None, "poem", "sql", None]
+    names = ["sql", "poem", BASE, "poem", "sql", BASE]
     engine = Engine(model, max_batch=8, token_budget=24)
     outs = engine.generate(prompts * 2, SamplingParams(max_tokens=5, temperature=0.0), names)
     expected = {}
-    for name in ("sql", "poem", None):
+    for name in ("sql", "poem", BASE):
         for i, p in enumerate(prompts):
-            if name is None:
+            if name == BASE:
                 with model.disable_adapter():
                     expected[name, i] = hf_greedy(model, p, 5)
             else:
@@ -43,4 +43,4 @@ def test_mixed_adapter_batch_equals_each_adapter_alone() -> None:
                 expected[name, i] = hf_greedy(model, p, 5)
     assert [o.token_ids for o in outs] == [expected[n, i % 3] for i, n in enumerate(names)]
     assert [o.adapter for o in outs] == names
-    assert len({tuple(expected[n, 0]) for n in ("sql", "poem", None)}) == 3  # they do differ
+    assert len({tuple(expected[n, 0]) for n in ("sql", "poem", BASE)}) == 3  # they do differ

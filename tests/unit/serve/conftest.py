@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from serve_helpers import build_scripted
 
 
 @pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread_each(one_thread: None) -> None:
+    """Every test here runs under tests/conftest.py's `one_thread`."""
 
 
 @pytest.fixture(scope="session")

@@ -57,7 +57,8 @@ def test_request_model_picks_the_adapter(client) -> None:
         ADAPTER_CONTENT,
     )
     assert lora.choices[0].message.reasoning_content == REASONING
-    assert [m.id for m in client.models.list().data] == ["scripted", "great"]
+    cards = client.models.list().data
+    assert [(m.id, m.root) for m in cards] == [("scripted", "scripted"), ("great", "great")]
 
 
 def test_chat_stream_deltas_and_usage(client, server) -> None:
