@@ -8,7 +8,7 @@ in a fresh interpreter, on the same random-init DeepSeek-V3-shaped model (MLA + 
 once to a temp directory) and the same packed batches. The baseline arm loads the model and
 the data and does not train; each arm's `training delta` is its peak RSS minus the
 baseline's, i.e. what training adds (gradients, optimizer state, activations). Peak RSS is the
-process's high-water mark (ru_maxrss; glibc's mmap threshold is lowered so freed blocks leave
+process's high-water mark (VmHWM; glibc's mmap threshold is lowered so freed blocks leave
 at once): the numbers compare methods on one machine, they are not a GPU memory forecast.
 """
 
@@ -100,8 +100,19 @@ def child(config_path: str, load_only: bool) -> None:
 
         run = train(cfg)
         trainable = json.loads((run / "train_summary.json").read_text())["trainable_params"]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"peak_rss_mb": peak / 2**20, "trainable_params": trainable}))
+    print(json.dumps({"peak_rss_mb": peak_rss_mb(), "trainable_params": trainable}))
+
+
+def peak_rss_mb() -> float:
+    """This process's own high-water RSS. Linux: VmHWM, which starts afresh at exec; the
+    getrusage maximum would also count the parent's RSS at fork (it survives execve)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_arm(config: Path, load_only: bool, threads: int) -> dict:

@@ -30,7 +30,7 @@ DEFAULT_MODEL = "tiny-qwen2"
 """transformers' continuous batching cannot run DeepSeek-V3's MLA (its paged cache has one
 head dim for keys and values, MLA's differ), so the default is a dense preset it runs"""
 DEFAULT_CONCURRENCY = (1, 8, 32)
-DEFAULT_REQUESTS = (16, 64, 256)
+DEFAULT_REQUESTS = (32, 128, 512)
 MAX_BATCH, TOKEN_BUDGET = 32, 512
 
 

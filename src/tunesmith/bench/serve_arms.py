@@ -96,7 +96,11 @@ def run_generate_batch(model: torch.nn.Module, wl: Workload, cb_config: object) 
     )
     manager.start()
     try:
-        _warm_generate_batch(manager, wl)
+        failure = _warm_generate_batch(manager, wl)
+        if failure is not None:  # e.g. a model its paged cache cannot hold (DeepSeek's MLA)
+            for r in records:
+                r.error = failure
+            return records
         slots = threading.Semaphore(wl.concurrency)
         done = threading.Event()
         ids = {f"bench-{i}": i for i in range(len(records))}
@@ -108,7 +112,11 @@ def run_generate_batch(model: torch.nn.Module, wl: Workload, cb_config: object) 
         for i, prompt in enumerate(wl.prompts):
             records[i].arrival = start + wl.arrivals[i]
             wait_until(records[i].arrival)
-            slots.acquire()
+            while not slots.acquire(timeout=0.5):
+                if done.is_set():  # the collector gave up: the generation thread died
+                    break
+            if done.is_set():
+                break
             records[i].sent = time.perf_counter()
             manager.add_request(
                 prompt, request_id=f"bench-{i}", max_new_tokens=wl.max_tokens, streaming=True
@@ -123,15 +131,18 @@ def run_generate_batch(model: torch.nn.Module, wl: Workload, cb_config: object) 
     return records
 
 
-def _warm_generate_batch(manager: object, wl: Workload) -> None:
+def _warm_generate_batch(manager: object, wl: Workload) -> str | None:
+    """Run one short request through; the error that stopped the manager, if one did."""
     manager.add_request(wl.prompts[0], request_id="warmup", max_new_tokens=2)  # type: ignore[attr-defined]
     deadline = time.perf_counter() + 120
     while time.perf_counter() < deadline:
         out = manager.get_result(timeout=1)  # type: ignore[attr-defined]
         if out is not None and out.is_finished():
-            return
+            return None if out.error is None else f"generate_batch failed: {out.error}"[:300]
         if not manager.is_running():  # type: ignore[attr-defined]
-            return
+            fatal = manager.background_thread_status.fatal_error  # type: ignore[attr-defined]
+            return f"generate_batch stopped: {type(fatal).__name__}: {fatal}"[:300]
+    return "generate_batch: the warm-up request did not finish in 120 s"
 
 
 def _collect(

@@ -2,10 +2,10 @@
 
 `generate_answers` is the one entry point evaluation uses. It runs the inference engine
 (tunesmith.inference: continuous batching over a slot KV cache) for plain Hugging Face
-models. A `PeftModel` still goes through batched Hugging Face `generate` on left-padded
-prompts (`generate_texts`): the engine's multi-LoRA path cannot run every adapter yet
-(trainable tokens, prefix tuning). `tunesmith eval run` merges LoRA adapters first, so it
-always takes the engine path for them.
+models and for PeftModels of LoRA-style adapters (LoRA, DoRA, trainable tokens; an unnamed
+request runs the active adapter). Prefix-tuning models go through batched Hugging Face
+`generate` on left-padded prompts (`generate_texts`). `tunesmith eval run` merges LoRA
+adapters into the base first.
 """
 
 from __future__ import annotations

@@ -41,8 +41,8 @@ def slot_attention(
         raise RuntimeError(f"{NAME} attention needs the engine's slot_layout")
     gqa = query.shape[1] != key.shape[1]
     if batched_decode and slot_layout.decode_only:
-        lens = torch.tensor(slot_layout.kv_lens)
-        mask = torch.arange(key.shape[2])[None, :] < lens[:, None]
+        lens = torch.tensor(slot_layout.kv_lens, device=key.device)
+        mask = torch.arange(key.shape[2], device=key.device)[None, :] < lens[:, None]
         out = F.scaled_dot_product_attention(
             query, key, value, attn_mask=mask[:, None, None, :], scale=scaling, enable_gqa=gqa
         )
@@ -55,7 +55,8 @@ def slot_attention(
         k, v = key[i : i + 1, :, :length], value[i : i + 1, :, :length]
         mask = None
         if 1 < n < length:  # a later prompt chunk: causal, offset by the cached part
-            mask = torch.arange(length)[None, :] <= torch.arange(length - n, length)[:, None]
+            pos = torch.arange(length, device=key.device)
+            mask = pos[None, :] <= pos[length - n :, None]
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, is_causal=n > 1 and n == length, scale=scaling, enable_gqa=gqa
         )

@@ -38,20 +38,27 @@ class StepLayout:
     """[T] position of each token row within its sequence"""
 
     @classmethod
-    def build(cls, slots: list[int], starts: list[int], lens: list[int]) -> StepLayout:
-        """`starts[i]`: tokens of sequence i already cached; `lens[i]`: new tokens this step."""
+    def build(
+        cls,
+        slots: list[int],
+        starts: list[int],
+        lens: list[int],
+        device: torch.device | str = "cpu",
+    ) -> StepLayout:
+        """`starts[i]`: tokens of sequence i already cached; `lens[i]`: new tokens this step.
+        The index tensors live on `device` (the model's)."""
         token_slots = [s for s, n in zip(slots, lens, strict=True) for _ in range(n)]
         positions = [p for b, n in zip(starts, lens, strict=True) for p in range(b, b + n)]
         offsets = [0]
         for n in lens[:-1]:
             offsets.append(offsets[-1] + n)
         return cls(
-            slots=torch.tensor(slots, dtype=torch.long),
+            slots=torch.tensor(slots, dtype=torch.long, device=device),
             query_starts=offsets,
             query_lens=list(lens),
             kv_lens=[b + n for b, n in zip(starts, lens, strict=True)],
-            token_slots=torch.tensor(token_slots, dtype=torch.long),
-            token_positions=torch.tensor(positions, dtype=torch.long),
+            token_slots=torch.tensor(token_slots, dtype=torch.long, device=device),
+            token_positions=torch.tensor(positions, dtype=torch.long, device=device),
         )
 
     @property

@@ -60,10 +60,12 @@ class ModelRunner:
 
     @torch.inference_mode()
     def _forward(self, chunks: list[Chunk], adapter: str | None) -> list[ChunkLogits]:
+        device = next(self.model.parameters()).device
         layout = StepLayout.build(
             [c.request.slot for c in chunks],
             [c.request.num_computed for c in chunks],
             [c.num_tokens for c in chunks],
+            device=device,
         )
         ids: list[int] = []
         keep: list[bool] = []
@@ -77,11 +79,11 @@ class ModelRunner:
             self.forward_passes += 1
             with use_slot_attention(self.model), _adapter(self.model, adapter):
                 out = self.model(
-                    input_ids=torch.tensor(ids, dtype=torch.long).view(-1, 1),
+                    input_ids=torch.tensor(ids, dtype=torch.long, device=device).view(-1, 1),
                     position_ids=layout.token_positions.view(-1, 1),
                     past_key_values=self.cache,
                     use_cache=True,
-                    logits_to_keep=torch.tensor(keep).view(-1, 1),
+                    logits_to_keep=torch.tensor(keep, device=device).view(-1, 1),
                     slot_layout=layout,
                     batched_decode=self.batched_decode,
                 )

@@ -54,6 +54,7 @@ def test_commands_map_covers_every_subcommand():
         "data prepare",
         "bench data",
         "bench memory",
+        "bench serve",
         "eval run",
         "eval score",
         "eval compare",
@@ -157,7 +158,7 @@ def test_keyboard_interrupt_exits_130(cfg_file, capsys, monkeypatch):
 
 @pytest.mark.parametrize(
     "argv",
-    [[], ["nope"], ["train"], ["config"], ["bench"], ["bench", "serve"], ["demo", "--bogus"]],
+    [[], ["nope"], ["train"], ["config"], ["bench"], ["bench", "nope"], ["demo", "--bogus"]],
 )
 def test_usage_errors_exit_2(capsys, argv):
     assert main(argv) == 2
