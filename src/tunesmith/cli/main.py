@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from tunesmith.cli import eval_cmd, serve_cmd
+from tunesmith.cli import eval_cmd, export_cmd, serve_cmd
 from tunesmith.errors import TunesmithError
 
 
@@ -136,6 +136,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 COMMANDS.update(eval_cmd.COMMANDS)
 COMMANDS.update(serve_cmd.COMMANDS)
+COMMANDS.update(export_cmd.COMMANDS)
 
 
 class _HelpWithConfigKeys(argparse.Action):
@@ -253,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_parsers(sub)
     eval_cmd.add_parsers(sub)
     serve_cmd.add_parsers(sub)
+    export_cmd.add_parsers(sub)
 
     p = sub.add_parser("models", help="list model presets")
     p.set_defaults(command="models")

@@ -61,6 +61,7 @@ def test_commands_map_covers_every_subcommand():
         "serve",
         "chat",
         "generate",
+        "export merge",
     }
     assert all(callable(fn) for fn in COMMANDS.values())
     parser = build_parser()
@@ -74,6 +75,7 @@ def test_commands_map_covers_every_subcommand():
         "serve": ["--model", "m"],
         "chat": ["--model", "m"],
         "generate": ["--model", "m", "--input", "p.jsonl", "--output", "o.jsonl"],
+        "export merge": ["--adapter", "a", "--output", "o"],
     }
     for command in COMMANDS:
         argv = command.split() + needs_args.get(command, [])
