@@ -1,7 +1,8 @@
 """The three arms of `tunesmith bench serve`, each running one `Workload` into `Record`s.
 
-- `run_http`: the tunesmith server over real HTTP (`httpx`, streaming `/v1/completions`
-  with token-id prompts), one asyncio task per request;
+- `run_http`: the tunesmith server over real HTTP (`aiohttp`, as vLLM's serving benchmark:
+  the client shares this machine's cores with the server, so it must be light; streaming
+  `/v1/completions` with token-id prompts), one asyncio task per request;
 - `run_generate_batch`: transformers' continuous batching (the manager behind
   `model.generate_batch`), fed the same requests at the same times, streaming;
 - `run_sequential`: `model.generate` one request at a time, tokens timed by a streamer.
@@ -28,12 +29,13 @@ def run_http(url: str, model: str, wl: Workload) -> list[Record]:
 
 
 async def _http(url: str, model: str, wl: Workload) -> list[Record]:
-    import httpx
+    import aiohttp
 
     records = [Record() for _ in wl.prompts]
     slots = asyncio.Semaphore(wl.concurrency)
-    limits = httpx.Limits(max_connections=wl.concurrency, max_keepalive_connections=wl.concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=600.0, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=wl.concurrency)
+    timeout = aiohttp.ClientTimeout(total=600)
+    async with aiohttp.ClientSession(url, connector=connector, timeout=timeout) as session:
         start = time.perf_counter()
 
         async def one(i: int) -> None:
@@ -43,7 +45,7 @@ async def _http(url: str, model: str, wl: Workload) -> list[Record]:
             async with slots:
                 rec.sent = time.perf_counter()
                 try:
-                    await _stream_one(client, model, wl.prompts[i], wl.max_tokens, rec)
+                    await _stream_one(session, model, wl.prompts[i], wl.max_tokens, rec)
                 except Exception as e:  # a failed request is a result, not a crash
                     rec.error = f"{type(e).__name__}: {e}"
 
@@ -51,7 +53,7 @@ async def _http(url: str, model: str, wl: Workload) -> list[Record]:
     return records
 
 
-async def _stream_one(client, model: str, prompt: list[int], max_tokens: int, rec: Record) -> None:  # noqa: ANN001
+async def _stream_one(session, model: str, prompt: list[int], max_tokens: int, rec: Record) -> None:  # noqa: ANN001
     body = {
         "model": model,
         "prompt": prompt,
@@ -62,17 +64,17 @@ async def _stream_one(client, model: str, prompt: list[int], max_tokens: int, re
         "stream_options": {"include_usage": True},
     }
     pieces: list[str] = []
-    async with client.stream("POST", "/v1/completions", json=body) as r:
-        if r.status_code != 200:
-            rec.error = f"HTTP {r.status_code}: {(await r.aread())[:200]!r}"
+    async with session.post("/v1/completions", json=body) as r:
+        if r.status != 200:
+            rec.error = f"HTTP {r.status}: {(await r.read())[:200]!r}"
             return
-        async for line in r.aiter_lines():
-            if not line.startswith("data: "):
+        async for raw in r.content:  # one line at a time
+            if not raw.startswith(b"data: "):
                 continue
-            if line == "data: [DONE]":
+            if raw.startswith(b"data: [DONE]"):
                 break
             now = time.perf_counter()
-            event = json.loads(line[6:])
+            event = json.loads(raw[6:])
             if "error" in event:
                 rec.error = f"stream error: {event['error'].get('message')}"
             for choice in event.get("choices") or []:

@@ -14,6 +14,9 @@ ROWS = (
     ("TTFT p99 ms", "ttft_ms_p99", "{:,.1f}"),
     ("inter-token p50 ms", "itl_ms_p50", "{:,.2f}"),
     ("inter-token p99 ms", "itl_ms_p99", "{:,.2f}"),
+    ("time / output token p50 ms", "tpot_ms_p50", "{:,.2f}"),
+    ("time / output token p99 ms", "tpot_ms_p99", "{:,.2f}"),
+    ("events / request", "events_per_request", "{:,.1f}"),
     ("end-to-end p50 ms", "e2e_ms_p50", "{:,.0f}"),
     ("end-to-end p99 ms", "e2e_ms_p99", "{:,.0f}"),
 )

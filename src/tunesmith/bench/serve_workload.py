@@ -96,7 +96,11 @@ def _ms(values: list[float], q: float) -> float | None:
 
 
 def summarize(records: list[Record]) -> dict:
-    """Aggregate output tokens/s, TTFT, inter-token and end-to-end latency, errors."""
+    """Aggregate output tokens/s, TTFT, inter-token and end-to-end latency, errors.
+
+    Inter-token latency is the gap between two pieces of output as the client got them (an
+    event may carry several tokens when the server merged the steps a slow reader missed);
+    time per output token is (last piece - first piece) / (tokens - 1) of each request."""
     ok = [r for r in records if r.error is None and r.end is not None]
     tokens = sum(r.tokens for r in ok)
     start = min((r.arrival for r in records), default=0.0)
@@ -104,6 +108,11 @@ def summarize(records: list[Record]) -> dict:
     duration = max(end - start, 1e-9)
     ttft = [r.event_times[0] - r.sent for r in ok if r.event_times and r.sent is not None]
     itl = [b - a for r in ok for a, b in zip(r.event_times, r.event_times[1:], strict=False)]
+    tpot = [
+        (r.event_times[-1] - r.event_times[0]) / (r.tokens - 1)
+        for r in ok
+        if r.tokens > 1 and len(r.event_times) > 1
+    ]
     e2e = [r.end - r.arrival for r in ok]
     errors = [r.error for r in records if r.error is not None]
     return {
@@ -117,6 +126,11 @@ def summarize(records: list[Record]) -> dict:
         "ttft_ms_p99": _ms(ttft, 99),
         "itl_ms_p50": _ms(itl, 50),
         "itl_ms_p99": _ms(itl, 99),
+        "tpot_ms_p50": _ms(tpot, 50),
+        "tpot_ms_p99": _ms(tpot, 99),
+        "events_per_request": round(sum(len(r.event_times) for r in ok) / len(ok), 1)
+        if ok
+        else 0.0,
         "e2e_ms_p50": _ms(e2e, 50),
         "e2e_ms_p99": _ms(e2e, 99),
     }

@@ -64,7 +64,7 @@ def uses_engine(model: torch.nn.Module) -> bool:
 def _engine(model: torch.nn.Module, batch_size: int):  # noqa: ANN202 - imported lazily
     from tunesmith.inference import Engine
 
-    return Engine(model, max_batch=batch_size, batched_decode=True)
+    return Engine(model, max_batch=batch_size)
 
 
 def _engine_texts(

@@ -7,9 +7,13 @@
     engine.shutdown()
 
 Callers never touch the `Engine` directly: adds and aborts go to the engine thread as
-commands, applied between two steps; outputs come back through one asyncio queue per
-request. If a step raises, every request in the engine gets the error (its `generate`
-raises `EngineFailure`) and is aborted, so no slot stays taken; the loop goes on.
+commands, applied between two steps. Outputs come back once per step per event loop (one
+`call_soon_threadsafe` wakes the loop for every request it serves). Each request keeps
+only its newest output until its consumer reads it: outputs are cumulative, so a consumer
+that falls behind (a slow client, a busy event loop) gets the tokens of several steps in
+one output instead of a backlog (vLLM's output collector does the same). If a step raises,
+every request in the engine gets the error (its `generate` raises `EngineFailure`) and is
+aborted, so no slot stays taken; the loop goes on.
 """
 
 from __future__ import annotations
@@ -44,6 +48,31 @@ class _Abort:
     request_id: str
 
 
+class _Stream:
+    """One request's unread output (the newest wins: outputs are cumulative) or error."""
+
+    __slots__ = ("error", "latest", "loop", "ready")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.ready = asyncio.Event()
+        self.latest: RequestOutput | None = None
+        self.error: BaseException | None = None
+
+    def put(self, item: RequestOutput | BaseException) -> None:
+        """In the stream's event loop."""
+        if isinstance(item, BaseException):
+            self.error = item
+        else:
+            self.latest = item
+        self.ready.set()
+
+
+def _deliver(items: list[tuple[str, _Stream, RequestOutput | BaseException]]) -> None:
+    for _, stream, item in items:
+        stream.put(item)
+
+
 class AsyncEngine:
     """Thread-owned `Engine` with async streams (see module doc).
 
@@ -57,7 +86,7 @@ class AsyncEngine:
         self.on_step = on_step
         self._commands: list[_Add | _Abort] = []
         self._wake = threading.Condition()
-        self._streams: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = {}
+        self._streams: dict[str, _Stream] = {}
         self._stop = False
         self._thread = threading.Thread(target=self._loop, name="tunesmith-engine", daemon=True)
 
@@ -94,16 +123,19 @@ class AsyncEngine:
     ) -> AsyncIterator[RequestOutput]:
         """Queue a request and yield its outputs until it finishes. Leaving early aborts it."""
         self.check_request(prompt, params, adapter)
-        queue: asyncio.Queue = asyncio.Queue()
-        self._streams[request_id] = (asyncio.get_running_loop(), queue)
+        stream = self._streams[request_id] = _Stream(asyncio.get_running_loop())
         self._send(_Add(request_id, list(prompt), params, adapter))
         finished = False
         try:
             while True:
-                item = await queue.get()
-                if isinstance(item, BaseException):
+                await stream.ready.wait()
+                stream.ready.clear()
+                if stream.error is not None:
                     finished = True
-                    raise EngineFailure(str(item)) from item
+                    raise EngineFailure(str(stream.error)) from stream.error
+                item, stream.latest = stream.latest, None
+                if item is None:
+                    continue
                 finished = item.finished
                 yield item
                 if finished:
@@ -145,28 +177,33 @@ class AsyncEngine:
                 command.request_id, command.prompt, command.params, command.adapter
             )
         except Exception as e:  # checked before queueing; only a race or a bug gets here
-            self._push(command.request_id, e)
+            self._push([(command.request_id, e)])
 
     def _step(self) -> None:
         try:
             outputs = self.engine.step()
         except Exception as e:
             log.exception("engine step failed; aborting %d requests", len(self.engine.requests))
-            for request_id in list(self.engine.requests):
+            failed = list(self.engine.requests)
+            for request_id in failed:
                 self.engine.abort(request_id)
-                self._push(request_id, e)
+            self._push([(request_id, e) for request_id in failed])
             self.engine.step()  # drop the aborted requests (no forward: nothing is running)
             return
         if self.on_step is not None:
             self.on_step(outputs)
-        for out in outputs:
-            self._push(out.request_id, out)
+        self._push([(out.request_id, out) for out in outputs])
 
-    def _push(self, request_id: str, item: RequestOutput | BaseException) -> None:
-        stream = self._streams.get(request_id)
-        if stream is not None:
-            loop, queue = stream
+    def _push(self, items: list[tuple[str, RequestOutput | BaseException]]) -> None:
+        """Hand items to their streams: one wake-up per event loop."""
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        for request_id, item in items:
+            stream = self._streams.get(request_id)
+            if stream is not None:
+                by_loop.setdefault(stream.loop, []).append((request_id, stream, item))
+        for loop, batch in by_loop.items():
             try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
+                loop.call_soon_threadsafe(_deliver, batch)
             except RuntimeError:  # the caller's event loop is closed: nobody is listening
-                self.engine.abort(request_id)
+                for request_id, _, _ in batch:
+                    self.engine.abort(request_id)

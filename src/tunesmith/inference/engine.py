@@ -41,7 +41,8 @@ class Engine:
     max_batch: KV slots, i.e. sequences decoded together. max_model_len: prompt plus
     generated tokens per sequence (default: the model's max_position_embeddings).
     token_budget: tokens per forward pass (decode tokens plus prompt chunks).
-    batched_decode: decode-only steps run one padded SDPA call instead of one per sequence.
+    batched_decode: the decoding sequences of a step share one padded SDPA call (default)
+    instead of one call each (see `inference.attention`).
 
     Which weights a request runs (its `adapter`):
 
@@ -59,7 +60,7 @@ class Engine:
         max_batch: int = 32,
         max_model_len: int | None = None,
         token_budget: int = 512,
-        batched_decode: bool = False,
+        batched_decode: bool = True,
         seed: int = 0,
     ):
         model.eval()
@@ -117,6 +118,12 @@ class Engine:
             raise InvalidRequestError(
                 f"token id {bad[0]} is outside the vocabulary [0, {self.vocab_size})",
                 param="prompt",
+            )
+        bad = [t for t in params.logit_bias if t >= self.vocab_size]
+        if bad:
+            raise InvalidRequestError(
+                f"'logit_bias' token id {bad[0]} is outside the vocabulary [0, {self.vocab_size})",
+                param="logit_bias",
             )
         self.resolve_adapter(adapter)
         wanted = params.max_tokens if params.max_tokens is not None else 0

@@ -36,6 +36,11 @@ class StepLayout:
     """[T] slot of each token row"""
     token_positions: torch.Tensor
     """[T] position of each token row within its sequence"""
+    num_single: int = 0
+    """leading sequences that feed one token each (decoders: the scheduler puts them first);
+    their token rows are rows 0 .. num_single - 1"""
+    single_mask: torch.Tensor | None = None
+    """[num_single, their longest kv_len] True where a key is one of the sequence's own"""
 
     @classmethod
     def build(
@@ -52,23 +57,27 @@ class StepLayout:
         offsets = [0]
         for n in lens[:-1]:
             offsets.append(offsets[-1] + n)
+        kv_lens = [b + n for b, n in zip(starts, lens, strict=True)]
+        num_single = next((i for i, n in enumerate(lens) if n != 1), len(lens))
+        single_mask = None
+        if num_single:
+            single = torch.tensor(kv_lens[:num_single], device=device)
+            longest = max(kv_lens[:num_single])
+            single_mask = torch.arange(longest, device=device)[None, :] < single[:, None]
         return cls(
             slots=torch.tensor(slots, dtype=torch.long, device=device),
             query_starts=offsets,
             query_lens=list(lens),
-            kv_lens=[b + n for b, n in zip(starts, lens, strict=True)],
+            kv_lens=kv_lens,
             token_slots=torch.tensor(token_slots, dtype=torch.long, device=device),
             token_positions=torch.tensor(positions, dtype=torch.long, device=device),
+            num_single=num_single,
+            single_mask=single_mask,
         )
 
     @property
     def num_tokens(self) -> int:
         return int(self.token_slots.numel())
-
-    @property
-    def decode_only(self) -> bool:
-        """Every sequence feeds exactly one token (token row i is sequence i)."""
-        return all(n == 1 for n in self.query_lens)
 
 
 class SlotKVCache:

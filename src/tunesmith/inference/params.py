@@ -50,6 +50,9 @@ class SamplingParams:
     """None: no logprobs; k >= 0: the sampled token's logprob and the k most likely"""
     prompt_logprobs: int | None = None
     """None: none; k >= 0: logprob of every prompt token (the first has none) and top k"""
+    logit_bias: dict[int, float] = field(default_factory=dict)
+    """token id -> value in [-100, 100] added to its logit before penalties and sampling
+    (OpenAI's logit_bias; -100 bans a token, 100 all but forces it)"""
 
     def __post_init__(self) -> None:
         n = self.max_tokens
@@ -64,10 +67,23 @@ class SamplingParams:
             k = getattr(self, name)
             _check(k is None or 0 <= k <= MAX_LOGPROBS, self, name, f"in [0, {MAX_LOGPROBS}]")
         self.stop_token_ids = list(self.stop_token_ids)
+        self.logit_bias = {int(t): float(v) for t, v in self.logit_bias.items()}
+        for token, bias in self.logit_bias.items():
+            if token < 0 or not -100.0 <= bias <= 100.0:
+                raise InvalidRequestError(
+                    f"'logit_bias' maps token ids >= 0 to values in [-100, 100], got "
+                    f"{token}: {bias}",
+                    param="logit_bias",
+                )
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+    @property
+    def adjusts_logits(self) -> bool:
+        """Penalties or a logit bias change the logits before a token is picked."""
+        return self.penalized or bool(self.logit_bias)
 
     @property
     def penalized(self) -> bool:

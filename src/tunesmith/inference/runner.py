@@ -39,7 +39,7 @@ class ChunkLogits:
 class ModelRunner:
     """Runs a Hugging Face causal LM (or a `PeftModel` of LoRA adapters) over slot cache."""
 
-    def __init__(self, model: torch.nn.Module, cache: SlotKVCache, batched_decode: bool = False):
+    def __init__(self, model: torch.nn.Module, cache: SlotKVCache, batched_decode: bool = True):
         self.model, self.cache, self.batched_decode = model, cache, batched_decode
         self.adapters: tuple[str, ...] = tuple(getattr(model, "peft_config", None) or {})
         self.default_adapter: str | None = _active_adapter(model) if self.adapters else None

@@ -17,7 +17,7 @@ def sample(logits: torch.Tensor, requests: list[Request]) -> list[tuple[int, Log
     logits = logits.float()
     want_logprobs = any(r.params.logprobs is not None for r in requests)
     logprobs = torch.log_softmax(logits, dim=-1) if want_logprobs else None
-    plain_greedy = [r.params.greedy and not r.params.penalized for r in requests]
+    plain_greedy = [r.params.greedy and not r.params.adjusts_logits for r in requests]
     argmax = logits.argmax(dim=-1).tolist() if any(plain_greedy) else []
     out: list[tuple[int, Logprob | None]] = []
     for i, req in enumerate(requests):
@@ -31,6 +31,8 @@ def sample(logits: torch.Tensor, requests: list[Request]) -> list[tuple[int, Log
 
 def _pick(row: torch.Tensor, req: Request) -> int:
     p = req.params
+    if p.logit_bias:
+        row = apply_logit_bias(row, p.logit_bias)
     if p.penalized:
         row = apply_penalties(row, req.prompt_token_ids, req.output_token_ids, p)
     if p.greedy:
@@ -38,6 +40,14 @@ def _pick(row: torch.Tensor, req: Request) -> int:
     row = truncate(row / p.temperature, p.top_k, p.top_p)
     probs = torch.softmax(row, dim=-1)
     return int(torch.multinomial(probs, 1, generator=req.generator))
+
+
+def apply_logit_bias(row: torch.Tensor, bias: dict[int, float]) -> torch.Tensor:
+    """Add each token's bias to its logit (a copy)."""
+    row = row.clone()
+    ids = torch.tensor(list(bias), dtype=torch.long, device=row.device)
+    row[ids] += torch.tensor(list(bias.values()), dtype=row.dtype, device=row.device)
+    return row
 
 
 def apply_penalties(

@@ -17,6 +17,7 @@ from transformers import PreTrainedTokenizerBase
 from tunesmith.inference.async_engine import AsyncEngine
 from tunesmith.inference.params import SamplingParams
 from tunesmith.inference.request import Logprob, RequestOutput
+from tunesmith.serve.errors import APIError
 from tunesmith.serve.protocol import SamplingFields, Usage
 from tunesmith.serve.text import TextStream
 
@@ -79,7 +80,9 @@ def sampling_params(
     logprobs: int | None = None,
     prompt_logprobs: int | None = None,
 ) -> SamplingParams:
-    """SamplingParams from the fields chat and completions requests share."""
+    """SamplingParams from the fields chat and completions requests share (after refusing
+    the fields tunesmith does not implement)."""
+    reject_unsupported(req)
     stop_ids = list(req.stop_token_ids)
     if eos_id is not None and not req.ignore_eos:
         stop_ids.append(eos_id)
@@ -95,7 +98,54 @@ def sampling_params(
         stop_token_ids=stop_ids,
         logprobs=logprobs,
         prompt_logprobs=prompt_logprobs,
+        logit_bias=_logit_bias(req.logit_bias),
     )
+
+
+def _logit_bias(bias: dict[str, float] | None) -> dict[int, float]:
+    out = {}
+    for key, value in (bias or {}).items():
+        try:
+            out[int(key)] = value
+        except ValueError:
+            raise APIError(
+                400,
+                f"'logit_bias' keys must be token ids (integers as strings), got {key!r}",
+                param="logit_bias",
+                code="invalid_value",
+            ) from None
+    return out
+
+
+def reject_unsupported(req: SamplingFields) -> None:
+    """A 400 naming the first field that asks for something tunesmith does not do."""
+    n = getattr(req, "n", 1)
+    fmt = getattr(req, "response_format", None) or {}
+    checks = (
+        ("suffix", bool(getattr(req, "suffix", None)), "'suffix' (insertion) is not supported"),
+        (
+            "best_of",
+            (getattr(req, "best_of", None) or n) > n,
+            "'best_of' larger than 'n' is not supported: ask for n choices and rank them",
+        ),
+        ("tools", bool(getattr(req, "tools", None)), "'tools' (function calling) is not supported"),
+        ("functions", bool(getattr(req, "functions", None)), "'functions' is not supported"),
+        (
+            "response_format",
+            fmt.get("type", "text") != "text",
+            f"'response_format' of type {fmt.get('type')!r} is not supported (only 'text')",
+        ),
+        (
+            "logprobs",
+            req.stream
+            and bool(getattr(req, "echo", False))
+            and getattr(req, "logprobs", None) is not None,
+            "'echo' with 'logprobs' is not supported when streaming: send stream=false",
+        ),
+    )
+    for param, refused, message in checks:
+        if refused:
+            raise APIError(400, message, param=param, code="unsupported_parameter")
 
 
 async def run_choice(

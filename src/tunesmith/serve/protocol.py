@@ -1,7 +1,10 @@
 """OpenAI-compatible request and response schemas (pydantic), plus vLLM-style extras.
 
 Unknown fields are ignored (clients send fields of newer API versions); known fields of the
-wrong type or out of range are a 400 with the field named.
+wrong type or out of range are a 400 with the field named. OpenAI fields that would change
+the output but are not implemented (`suffix`, `best_of` > `n`, `tools`, `functions`, a
+`response_format` other than text, streamed `echo` with `logprobs`) are a 400 naming the
+field (`serve.generation.sampling_params`), never silently ignored.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class SamplingFields(_Request):
     seed: int | None = None
     frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    logit_bias: dict[str, float] | None = None
     # vLLM extensions
     top_k: int = Field(0, ge=0)
     repetition_penalty: float = Field(1.0, gt=0.0)
@@ -73,6 +77,10 @@ class ChatCompletionRequest(SamplingFields):
     logprobs: bool = False
     top_logprobs: int | None = Field(None, ge=0, le=20)
     add_generation_prompt: bool = True
+    # accepted so that their use is answered with a clear 400, never silently ignored
+    tools: list[Any] | None = None
+    functions: list[Any] | None = None
+    response_format: dict[str, Any] | None = None
 
 
 class CompletionRequest(SamplingFields):
@@ -80,6 +88,8 @@ class CompletionRequest(SamplingFields):
     max_tokens: int | None = Field(16, ge=0)
     echo: bool = False
     logprobs: int | None = Field(None, ge=0, le=20)
+    suffix: str | None = None
+    best_of: int | None = Field(None, ge=1)
 
 
 class TokenizeRequest(_Request):

@@ -46,3 +46,12 @@ def test_workload_arrivals_and_summary() -> None:
     assert (got["requests"], got["errors"], got["first_error"]) == (2, 1, "HTTP 500")
     assert got["output_tokens"] == 3 and got["output_tokens_per_s"] == 1.2
     assert (got["ttft_ms_p50"], got["itl_ms_p50"], got["e2e_ms_p50"]) == (500.0, 750.0, 2500.0)
+    assert (got["tpot_ms_p50"], got["events_per_request"]) == (750.0, 3.0)
+    # two tokens in the last event (the server merged two steps): 3 tokens over 2 gaps of 1.5 s
+    merged = Record(arrival=0.0, sent=0.0, event_times=[1.0, 4.0], end=4.0, tokens=3)
+    got = summarize([merged])
+    assert (got["itl_ms_p50"], got["tpot_ms_p50"], got["events_per_request"]) == (
+        3000.0,
+        1500.0,
+        2.0,
+    )

@@ -21,13 +21,57 @@ def test_greedy_equals_transformers_generate(arch: str) -> None:
     assert [o.finish_reason for o in outs] == ["length"] * 4
 
 
+@pytest.mark.parametrize("batched_decode", [True, False])
 @pytest.mark.parametrize("arch", ["tiny-deepseek-v3-base", "tiny-qwen2"])
-def test_batch_invariance_32_concurrent_equal_alone(arch: str) -> None:
+def test_batch_invariance_32_concurrent_equal_alone(arch: str, batched_decode: bool) -> None:
     model = tiny_model(arch)
     prompts = random_prompts(32, seed=2, high=48)
-    together = Engine(model, max_batch=32, token_budget=64).generate(prompts, GREEDY)
+    # a 64-token budget: most steps mix decoders (one padded call) with prompt chunks
+    engine = Engine(model, max_batch=32, token_budget=64, batched_decode=batched_decode)
+    together = engine.generate(prompts, GREEDY)
     alone = [Engine(model, max_batch=1).generate([p], GREEDY)[0] for p in prompts]
     assert [o.token_ids for o in together] == [o.token_ids for o in alone]
+
+
+def test_batched_decode_logits_match_one_call_per_sequence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The padded call attends over each sequence's own keys only: same logits (fp32,
+    atol 1e-5) as one SDPA call per sequence, in steps mixing decoders and prompt chunks."""
+    from tunesmith.inference.runner import ModelRunner
+
+    model = tiny_model("tiny-qwen2")
+    prompts = random_prompts(8, seed=5, high=40)
+    logits: dict[bool, list[torch.Tensor]] = {True: [], False: []}
+    for batched in (True, False):
+        engine = Engine(model, max_batch=8, token_budget=24, batched_decode=batched)
+        forward = ModelRunner._forward
+
+        def spy(self, chunks, adapter, _fwd=forward, _out=logits[batched]):  # noqa: ANN001
+            result = _fwd(self, chunks, adapter)
+            _out.extend(r.last for r in result if r.last is not None)
+            return result
+
+        with monkeypatch.context() as m:
+            m.setattr(ModelRunner, "_forward", spy)
+            engine.generate(prompts, GREEDY)
+    assert len(logits[True]) == len(logits[False]) == 8 * 6
+    for a, b in zip(logits[True], logits[False], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+def test_logit_bias_bans_and_forces_tokens() -> None:
+    model = tiny_model("tiny-qwen2")  # random weights: logits within a few units
+    prompt = random_prompts(1, seed=6)[0]
+    free = Engine(model).generate([prompt], GREEDY)[0].token_ids
+    banned = SamplingParams(max_tokens=6, temperature=0.0, logit_bias={free[0]: -100.0})
+    assert Engine(model).generate([prompt], banned)[0].token_ids[0] != free[0]
+    forced = SamplingParams(max_tokens=6, temperature=0.0, logit_bias={7: 100.0})
+    assert Engine(model).generate([prompt], forced)[0].token_ids == [7] * 6
+    sampled = SamplingParams(max_tokens=6, temperature=1.0, seed=1, logit_bias={9: 100.0})
+    assert Engine(model).generate([prompt], sampled)[0].token_ids == [9] * 6
+    with pytest.raises(InvalidRequestError, match="'logit_bias' token id 99999 is outside"):
+        Engine(model).check_request(prompt, SamplingParams(logit_bias={99999: 1.0}))
 
 
 def test_stop_token_ends_without_it_and_frees_the_slot() -> None:

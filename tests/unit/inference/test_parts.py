@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from tunesmith.inference.kv_cache import SlotKVCache, StepLayout
-from tunesmith.inference.params import SamplingParams
+from tunesmith.inference.params import InvalidRequestError, SamplingParams
 from tunesmith.inference.request import Request
-from tunesmith.inference.sampling import apply_penalties, truncate
+from tunesmith.inference.sampling import apply_logit_bias, apply_penalties, truncate
 from tunesmith.inference.scheduler import Scheduler
 
 
@@ -27,6 +27,16 @@ def test_penalties_follow_openai_and_ctrl_formulas() -> None:
     out = apply_penalties(row, prompt=[0], output=[1, 1, 2], p=p)
     # token 0: prompt only -> 2 / 2; token 1: (-2 * 2) - 0.5 * 2 - 0.25; token 2: 1/2 - 0.5 - 0.25
     assert out.tolist() == pytest.approx([1.0, -5.25, -0.25, 0.5])
+
+
+def test_logit_bias_is_added_and_checked() -> None:
+    row = torch.tensor([2.0, -2.0, 1.0, 0.5])
+    assert apply_logit_bias(row, {1: 5.0, 3: -100.0}).tolist() == [2.0, 3.0, 1.0, -99.5]
+    assert row.tolist() == [2.0, -2.0, 1.0, 0.5]  # the caller's logits are left alone
+    assert SamplingParams(temperature=0.0, logit_bias={1: 5.0}).adjusts_logits
+    for bad in ({1: 100.5}, {-1: 1.0}):
+        with pytest.raises(InvalidRequestError, match="'logit_bias' maps token ids >= 0"):
+            SamplingParams(logit_bias=bad)
 
 
 def test_slot_cache_allocates_frees_and_grows_keeping_contents() -> None:

@@ -171,3 +171,13 @@ def test_metrics_count_tokens_and_finish_reasons(client, server) -> None:
         "tunesmith:num_requests_waiting",
     ):
         assert name in after
+
+
+
+def test_logit_bias_keys_become_token_ids() -> None:
+    from tunesmith.serve.generation import sampling_params
+    from tunesmith.serve.protocol import CompletionRequest
+
+    req = CompletionRequest(model="m", prompt="a", logit_bias={"5": -100, "7": 2.5})
+    params = sampling_params(req, max_tokens=1, eos_id=None)
+    assert params.logit_bias == {5: -100.0, 7: 2.5} and params.adjusts_logits

@@ -71,6 +71,54 @@ def server(scripted):
             None,
             "token id 99999 is outside the vocabulary",
         ),
+        (
+            {**CHAT, "logit_bias": {"5": 101}},
+            "logit_bias",
+            None,
+            "'logit_bias' maps token ids >= 0 to values in [-100, 100], got 5: 101.0",
+        ),
+        (
+            {**CHAT, "logit_bias": {"five": 1}},
+            "logit_bias",
+            "invalid_value",
+            "'logit_bias' keys must be token ids (integers as strings), got 'five'",
+        ),
+        (
+            {**CHAT, "logit_bias": {"99999": 1}},
+            "logit_bias",
+            None,
+            "'logit_bias' token id 99999 is outside the vocabulary",
+        ),
+        (
+            {"model": "scripted", "prompt": "a", "suffix": "b"},
+            "suffix",
+            "unsupported_parameter",
+            "'suffix' (insertion) is not supported",
+        ),
+        (
+            {"model": "scripted", "prompt": "a", "best_of": 3, "n": 2},
+            "best_of",
+            "unsupported_parameter",
+            "'best_of' larger than 'n' is not supported",
+        ),
+        (
+            {**CHAT, "tools": [{"type": "function", "function": {"name": "f"}}]},
+            "tools",
+            "unsupported_parameter",
+            "'tools' (function calling) is not supported",
+        ),
+        (
+            {**CHAT, "response_format": {"type": "json_object"}},
+            "response_format",
+            "unsupported_parameter",
+            "'response_format' of type 'json_object' is not supported (only 'text')",
+        ),
+        (
+            {"model": "scripted", "prompt": "a", "echo": True, "logprobs": 1, "stream": True},
+            "logprobs",
+            "unsupported_parameter",
+            "'echo' with 'logprobs' is not supported when streaming: send stream=false",
+        ),
     ],
 )
 def test_400_bad_requests(server, body, param, code, message) -> None:
