@@ -22,8 +22,10 @@ import platform
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 ARMS = ("tunesmith", "generate_batch", "sequential")
 DEFAULT_MODEL = "tiny-qwen2"
@@ -40,21 +42,28 @@ def start_server(model: str, threads: int, port: int) -> subprocess.Popen:
 
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
     cmd = [
-        *(sys.executable, "-m", "tunesmith.cli.main", "serve", "--model", model),
-        *("--port", str(port), "--threads", str(threads), "--log-level", "warning"),
-        *("--max-batch", str(MAX_BATCH), "--token-budget", str(TOKEN_BUDGET)),
+        *(sys.executable, "-m", "tunesmith.cli.main", "--log-level", "warning"),
+        *("serve", "--model", model, "--port", str(port), "--threads", str(threads)),
+        *("--log-level", "warning", "--max-batch", str(MAX_BATCH)),
+        *("--token-budget", str(TOKEN_BUDGET)),
     ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"tunesmith serve exited with {proc.returncode}: {_stderr(proc)}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+    # a file, not a pipe: nobody reads the server's log while it runs, and a full pipe would
+    # block the server's next log line (and with it every request). The server keeps its own
+    # handle on the (unlinked) file once ours is closed.
+    with tempfile.TemporaryFile() as log_file:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"tunesmith serve exited with {proc.returncode}: {_tail(log_file)}"
+                )
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    return proc
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
     stop_server(proc)
     raise RuntimeError("tunesmith serve did not answer /health within 180 s")
 
@@ -69,8 +78,10 @@ def stop_server(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def _stderr(proc: subprocess.Popen) -> str:
-    return proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+def _tail(log_file: IO[bytes]) -> str:
+    """The end of the server's log."""
+    log_file.seek(0)
+    return log_file.read().decode(errors="replace")[-2000:]
 
 
 def _free_port() -> int:
