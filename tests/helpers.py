@@ -50,3 +50,22 @@ def encoded_samples(tok, n: int = 6) -> list[Sample]:
         enc = encode_conversation(tok, conv, max_len=128, train_on_prompt=False, truncation="right")
         out.append(Sample.from_labels(enc.input_ids, enc.labels))
     return out
+
+
+def gguf_sources(root: Path) -> dict[str, str]:
+    """model_type -> a model directory for each GGUF architecture: random-init tiny Llama and
+    Qwen2 (seed 0, shipped tokenizer) saved under `root`, and the shipped DeepSeek-V3 base."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tunesmith.models.registry import PRESETS
+    from tunesmith.tokenize.templates import load_tokenizer
+
+    out = {"deepseek_v3": "tiny-deepseek-v3-base"}
+    for name in ("tiny-llama", "tiny-qwen2"):
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(PRESETS[name].config())
+        model.save_pretrained(root / name)
+        load_tokenizer().save_pretrained(root / name)
+        out[model.config.model_type] = str(root / name)
+    return out

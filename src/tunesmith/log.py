@@ -1,9 +1,199 @@
-"""Library noise control: tunesmith prints its own progress, not every dependency's."""
+"""Logging for every tunesmith process (CLI, trainer ranks, server), and library noise control.
+
+    setup_logging(LogSettings(level="debug", json=True, file="tunesmith.log"))
+    setup_logging(LogSettings.from_env())      # TUNESMITH_LOG_LEVEL / _JSON / _FILE
+
+The level applies to tunesmith's loggers and uvicorn's; other libraries log at WARNING and
+above. Records go to stderr and, optionally, to a file (appended), as text or JSON lines.
+Fields passed with `extra=` (e.g. the server's per-request line) become `key=value` pairs in
+text and top-level keys in JSON. Under a distributed launch each record carries its rank.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import json
+import logging
 import os
+import sys
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from tunesmith.errors import ConfigError
+
+LEVELS = ("debug", "info", "warning", "error")
+ENV_LEVEL, ENV_JSON, ENV_FILE = "TUNESMITH_LOG_LEVEL", "TUNESMITH_LOG_JSON", "TUNESMITH_LOG_FILE"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+_OURS = ("tunesmith", "uvicorn")  # loggers that get the configured level
+_STANDARD_ATTRS = frozenset(
+    set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__)
+    | {"message", "asctime", "taskName", "color_message"}  # uvicorn's colored copy of msg
+)
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = "info"
+    """one of debug, info, warning, error"""
+    json: bool = False
+    """one JSON object per line instead of text"""
+    file: str | None = None
+    """also append records to this file"""
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ConfigError(f"log level '{self.level}' is not one of {', '.join(LEVELS)}")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> LogSettings:
+        """Settings from TUNESMITH_LOG_LEVEL, TUNESMITH_LOG_JSON (1/0) and TUNESMITH_LOG_FILE."""
+        env = os.environ if env is None else env
+        level = env.get(ENV_LEVEL, "info").strip().lower() or "info"
+        if level not in LEVELS:
+            raise ConfigError(f"{ENV_LEVEL}='{env[ENV_LEVEL]}' is not one of {', '.join(LEVELS)}")
+        flag = env.get(ENV_JSON, "").strip().lower()
+        if flag not in _TRUE + _FALSE:
+            raise ConfigError(f"{ENV_JSON}='{env[ENV_JSON]}': expected 1 or 0 (true / false)")
+        return cls(level=level, json=flag in _TRUE, file=env.get(ENV_FILE) or None)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings (for child processes)."""
+        env = {ENV_LEVEL: self.level, ENV_JSON: "1" if self.json else "0"}
+        if self.file:
+            env[ENV_FILE] = self.file
+        return env
+
+
+def _rank() -> int | None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return int(os.environ.get("RANK", "0"))
+    return None
+
+
+def _extras(record: logging.LogRecord) -> dict[str, object]:
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS}
+
+
+class JsonFormatter(logging.Formatter):
+    """{"time", "level", "logger", "message", [rank], extra fields..., [exc]} per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        time = dt.datetime.fromtimestamp(record.created, dt.UTC)
+        out: dict[str, object] = {
+            "time": time.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        rank = _rank()
+        if rank is not None:
+            out["rank"] = rank
+        out.update(_extras(record))
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """`2026-01-01 12:00:00,123 INFO tunesmith.access: message key=value ...`"""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        extras = " ".join(f"{k}={_text(v)}" for k, v in _extras(record).items())
+        head, sep, tail = text.partition("\n")  # fields before any traceback
+        head = f"{head} {extras}" if extras else head
+        rank = _rank()
+        if rank is not None:
+            head = f"[rank {rank}] {head}"
+        return head + sep + tail
+
+
+def _text(value: object) -> str:
+    """A field value as one token: strings with spaces (or empty) are JSON-quoted."""
+    if isinstance(value, str) and (not value or any(c.isspace() for c in value)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+class _Stderr(logging.StreamHandler):
+    """A handler on whatever sys.stderr is at emit time (rich progress bars and test
+    capture replace it), not on the stream that existed at setup."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: ANN201
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+def setup_logging(settings: LogSettings | None = None) -> None:
+    """Configure logging for this process; calling it again replaces the previous setup."""
+    settings = settings or LogSettings()
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_tunesmith", False)]:
+        root.removeHandler(handler)
+        handler.close()
+    handlers: list[logging.Handler] = [_Stderr()]
+    if settings.file:
+        try:
+            handlers.append(logging.FileHandler(settings.file, encoding="utf-8"))
+        except OSError as e:
+            raise ConfigError(f"log file '{settings.file}': {e.strerror or e}") from None
+    formatter = JsonFormatter() if settings.json else TextFormatter()
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler._tunesmith = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    level = getattr(logging, settings.level.upper())
+    root.setLevel(max(level, logging.WARNING))
+    for name in _OURS:
+        logging.getLogger(name).setLevel(level)
+
+
+def is_configured() -> bool:
+    """Whether `setup_logging` handlers are on the root logger."""
+    return any(getattr(h, "_tunesmith", False) for h in logging.getLogger().handlers)
+
+
+@contextlib.contextmanager
+def logging_session(settings: LogSettings) -> Iterator[None]:
+    """`setup_logging(settings)` for the duration of a block, then the previous setup back
+    (the CLI's `main()` runs in a block, so calling it from Python leaves logging as it was)."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, {n: logging.getLogger(n).level for n in _OURS})
+    setup_logging(settings)
+    try:
+        yield
+    finally:
+        for handler in root.handlers:
+            if getattr(handler, "_tunesmith", False) and handler not in saved[0]:
+                handler.close()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)
+
+
+def cli_settings(level: str | None, json_lines: bool, file: str | None) -> LogSettings:
+    """The CLI's settings: its flags over the environment. Flags given are exported to the
+    environment, so processes this one starts (torchrun ranks) log the same way."""
+    env = LogSettings.from_env()
+    settings = LogSettings(
+        level=level or env.level,
+        json=json_lines or env.json,
+        file=os.path.abspath(file) if file else env.file,
+    )
+    if level or json_lines or file:
+        os.environ.update(settings.to_env())
+    return settings
+
 
 # Warnings raised inside dependencies about their own internals, not about user input.
 _IGNORED = (

@@ -21,8 +21,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from tunesmith.cli import eval_cmd, export_cmd, serve_cmd
+from tunesmith.cli import deploy_cmd, eval_cmd, export_cmd, profile_cmd, serve_cmd
 from tunesmith.errors import TunesmithError
+from tunesmith.log import LEVELS, cli_settings, logging_session
 
 
 def train(args: argparse.Namespace) -> int:
@@ -137,6 +138,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 COMMANDS.update(eval_cmd.COMMANDS)
 COMMANDS.update(serve_cmd.COMMANDS)
 COMMANDS.update(export_cmd.COMMANDS)
+COMMANDS.update(deploy_cmd.COMMANDS)
+COMMANDS.update(profile_cmd.COMMANDS)
 
 
 class _HelpWithConfigKeys(argparse.Action):
@@ -208,10 +211,19 @@ def _data_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(command="data prepare")
 
 
+def _logging_args(parser: argparse.ArgumentParser) -> None:
+    """Global options (before the command), also read from TUNESMITH_LOG_* (docs/logging.md)."""
+    g = parser.add_argument_group("logging (before COMMAND; or TUNESMITH_LOG_LEVEL/_JSON/_FILE)")
+    g.add_argument("--log-level", dest="logging_level", choices=LEVELS, help="default: info")
+    g.add_argument("--log-json", dest="logging_json", action="store_true", help="JSON lines")
+    g.add_argument("--log-file", dest="logging_file", metavar="FILE", help="also append here")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tunesmith", description="Curate, fine-tune, evaluate, compress and serve LLMs."
     )
+    _logging_args(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("train", help="fine-tune a model from a YAML config", add_help=False)
@@ -255,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.add_parsers(sub)
     serve_cmd.add_parsers(sub)
     export_cmd.add_parsers(sub)
+    deploy_cmd.add_parsers(sub)
+    profile_cmd.add_parsers(sub)
 
     p = sub.add_parser("models", help="list model presets")
     p.set_defaults(command="models")
@@ -280,7 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # argparse: --help (0) or a usage error (2)
         return e.code if isinstance(e.code, int) else 0
     try:
-        return COMMANDS[args.command](args)
+        settings = cli_settings(args.logging_level, args.logging_json, args.logging_file)
+        with logging_session(settings):
+            return COMMANDS[args.command](args)
     except TunesmithError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code

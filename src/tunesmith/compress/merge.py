@@ -13,8 +13,6 @@ directory and moved into place, so a failed merge leaves no half-written model.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 from tunesmith.compress import report as rep
@@ -207,12 +205,7 @@ def merge_adapter(
         raise RuntimeError(f"merge left adapter weights behind, e.g. {leftover[0]}")
     params = rep.param_count(merged)
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.parent / f".{output.name}.partial-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
+    with rep.staged_dir(output) as tmp:
         merged.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         del merged, model, base_model
@@ -236,10 +229,4 @@ def merge_adapter(
             "max_abs_logit_diff": diff,
         }
         rep.write_report(tmp, report)
-        if output.exists():
-            shutil.rmtree(output)
-        tmp.rename(output)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return report

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -45,3 +49,59 @@ def write_report(output: Path, report: dict) -> Path:
     path = output / REPORT_NAME
     path.write_text(json.dumps(report, indent=2) + "\n")
     return path
+
+
+@contextmanager
+def staged_dir(output: Path) -> Iterator[Path]:
+    """A fresh temporary sibling of `output` to write into; it replaces `output` when the
+    block succeeds and is removed when it fails, so no half-written model is left behind."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.parent / f".{output.name}.partial-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if output.exists():
+            shutil.rmtree(output)
+        tmp.rename(output)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def source_model_dir(model: str | Path, verb: str) -> Path:
+    """The float Hugging Face model directory an export reads (`--model`): a preset with
+    weights, a model directory, or a full fine-tune's run directory (its `model/`). Adapter
+    runs, random-init presets and quantized models are refused; `verb` names the export."""
+    from tunesmith.compress.quantize_load import quantization_method
+    from tunesmith.errors import ConfigError
+    from tunesmith.models.load import resolve_model_dir
+    from tunesmith.models.registry import PRESETS
+
+    model = str(model)
+    path = Path(model).expanduser()
+    if model not in PRESETS and path.is_dir() and not (path / "config.json").is_file():
+        if (path / "model" / "config.json").is_file():
+            path = path / "model"
+        elif (path / "adapter").is_dir() or (path / "adapter_config.json").is_file():
+            raise ConfigError(
+                f"--model: '{model}' is a LoRA adapter run; merge it into its base first "
+                f"(tunesmith export merge --adapter {model} --output MERGED) and {verb} MERGED"
+            )
+    try:
+        found = resolve_model_dir(str(path) if model not in PRESETS else model)
+    except ConfigError as e:
+        raise ConfigError(str(e).replace("model.name_or_path", "--model", 1)) from None
+    if found is None:
+        raise ConfigError(
+            f"--model: '{model}' is a random-init preset with no weights to {verb} "
+            "(give a model directory, a run directory or tiny-deepseek-v3-base)"
+        )
+    method = quantization_method(found)
+    if method is not None:
+        raise ConfigError(
+            f"--model: '{found}' is already quantized ({method}, quantization_config in "
+            f"{found / 'config.json'}); {verb} the float model it came from"
+        )
+    return found

@@ -125,7 +125,32 @@ class FreezeConfig:
     )
 
 
-METHODS = ["lora", "dora", "qlora", "prefix", "freeze", "full"]
+@dataclass
+class DistillConfig:
+    teacher: str | None = opt(
+        None,
+        "teacher for method.name=distill: a model directory, a tunesmith run directory "
+        "(adapter or full) or a preset with weights (tiny-deepseek-v3-base); same tokenizer "
+        "as the student (the model section)",
+    )
+    student: str = opt(
+        "full",
+        "how the student trains: full, or lora / dora / freeze with their usual settings",
+        choices=["full", "lora", "dora", "freeze"],
+    )
+    alpha: float = opt(
+        0.5,
+        "weight of the teacher term in alpha * T^2 * KL + (1 - alpha) * CE (KL of the "
+        "student from the teacher at temperature T, CE on the labels)",
+        min=0.0,
+        max=1.0,
+    )
+    temperature: float = opt(
+        2.0, "softmax temperature T applied to teacher and student logits", gt=0.0
+    )
+
+
+METHODS = ["lora", "dora", "qlora", "prefix", "freeze", "full", "distill"]
 
 
 @dataclass
@@ -133,7 +158,8 @@ class MethodConfig:
     name: str = opt(
         "lora",
         "fine-tuning method: lora, dora (weight-decomposed LoRA), qlora (LoRA on a 4-bit "
-        "base, CUDA), prefix (prefix tuning), freeze (chosen layers/modules in full), full",
+        "base, CUDA), prefix (prefix tuning), freeze (chosen layers/modules in full), full, "
+        "distill (learn from a teacher's outputs too; method.distill)",
         choices=METHODS,
     )
     lora: LoraConfig = field(
@@ -145,6 +171,9 @@ class MethodConfig:
     )
     freeze: FreezeConfig = field(
         default_factory=FreezeConfig, metadata={"help": "what `freeze` trains"}
+    )
+    distill: DistillConfig = field(
+        default_factory=DistillConfig, metadata={"help": "knowledge distillation settings"}
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
+from tunesmith.compress.quantize_load import prepare_quantized
 from tunesmith.config.schema import ModelConfig
 from tunesmith.errors import ConfigError
 from tunesmith.log import quiet_libraries
@@ -76,6 +77,7 @@ def load_model_and_tokenizer(
             config, dtype=dtype, attn_implementation=cfg.attn_implementation
         )
     else:
+        prepare_quantized(model_dir)  # an export quantize dir: its library and hardware
         model = AutoModelForCausalLM.from_pretrained(
             model_dir,
             dtype=dtype,

@@ -18,6 +18,7 @@ from types import FrameType
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tunesmith.serve.access_log import install_access_log, uvicorn_logging
 from tunesmith.serve.errors import APIError, install_error_handlers
 from tunesmith.serve.routes import router
 from tunesmith.serve.state import ServerState
@@ -85,6 +86,7 @@ def build_app(state: ServerState) -> FastAPI:
     install_error_handlers(app)
     app.include_router(router)
     app.add_middleware(Gate, state=state)
+    install_access_log(app, state)
     return app
 
 
@@ -95,7 +97,12 @@ def serve(
     import uvicorn
 
     config = uvicorn.Config(
-        build_app(state), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=1
+        build_app(state),
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=1,
+        **uvicorn_logging(),
     )
     server = uvicorn.Server(config)
     default_exit = server.handle_exit

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+
+log = logging.getLogger("tunesmith.train")
 
 
 class MetricsLogger:
@@ -26,6 +29,8 @@ class MetricsLogger:
         self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
     def log(self, record: dict) -> None:
+        # also a log record (DEBUG: `tunesmith --log-level debug --log-json train ...`)
+        log.debug("step %d", record["step"], extra=record)
         with self.path.open("a") as fh:
             fh.write(json.dumps(record) + "\n")
         if self._tb is not None:

@@ -30,6 +30,7 @@ from tunesmith.tokenize.collate import collate_packed, collate_padded
 from tunesmith.tokenize.packing import Sample, plan_batches
 from tunesmith.training.checkpoint import load_checkpoint, save_checkpoint
 from tunesmith.training.data import build_splits
+from tunesmith.training.distill import Distiller, check_distill, describe, student_config
 from tunesmith.training.distributed import (
     Ranks,
     check_launch,
@@ -51,7 +52,8 @@ def _check(cfg: Config) -> None:
     if cfg.train.precision == "fp16" and not torch.cuda.is_available():
         raise ConfigError("train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on CPU")
     check_launch(cfg.distributed)
-    check_method_before_load(cfg)
+    check_distill(cfg)
+    check_method_before_load(student_config(cfg))
 
 
 class BatchStream:
@@ -111,7 +113,9 @@ def train(cfg: Config) -> Path:
     model, tok = load_model_and_tokenizer(cfg.model, seed=t.seed, quantize=_quantization(cfg))
     if t.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    check_method(model, cfg.method, tok)  # fail on a wrong name before writing anything
+    method = student_config(cfg).method  # method.name=distill: the student's own method
+    check_method(model, method, tok)  # fail on a wrong name before writing anything
+    distiller = Distiller.from_config(cfg, tok) if cfg.method.name == "distill" else None
     router = RouterAuxLoss(model)
     if t.router_aux_loss_coef and not router:
         raise ConfigError(
@@ -132,10 +136,17 @@ def train(cfg: Config) -> Path:
             f"trained tokens, {d['rejected']:,} rejected); {d['tokens']:,} tokens, "
             f"{d['target_tokens']:,} trained"
         )
-    base_dir = adapter_base_dir(model, tok, cfg, run_dir, ranks)
-    model = attach_method(model, cfg.method, tok)
-    report = method_report(model, cfg.method)
+    base_dir = adapter_base_dir(model, tok, student_config(cfg), run_dir, ranks)
+    model = attach_method(model, method, tok)
+    report = method_report(model, method)
     ranks.print(report.line())
+    if distiller is not None:
+        distiller.to(accelerator.device)
+        d, size = cfg.method.distill, sum(p.numel() for p in distiller.teacher.parameters())
+        ranks.print(
+            f"distill: frozen teacher {d.teacher} ({size:,} params), alpha={d.alpha:g}, "
+            f"temperature={d.temperature:g}"
+        )
     if ranks.world > 1:
         ranks.print(
             f"distributed: {cfg.distributed.strategy} on {ranks.world} processes, global batch "
@@ -201,6 +212,7 @@ def train(cfg: Config) -> Path:
                 ranks=ranks,
                 router=router if router else None,
                 aux_coef=t.router_aux_loss_coef,
+                distill=distiller,
             )
             state.tokens_seen += step.tokens
             grad_norm = _clip(accelerator, model, t.max_grad_norm)
@@ -224,6 +236,8 @@ def train(cfg: Config) -> Path:
             }
             if step.aux_loss is not None:
                 record["aux_loss"] = step.aux_loss
+            if step.kd_loss is not None:
+                record["kd_loss"] = step.kd_loss
             last = state.step == total_steps
             evals: dict[str, float] = {}
             if (t.eval_every and state.step % t.eval_every == 0) or last:
@@ -273,6 +287,7 @@ def train(cfg: Config) -> Path:
         "run_dir": str(run_dir),
         "output": str(out_dir),
         "method": cfg.method.name,
+        **({"distill": describe(cfg.method)} if distiller is not None else {}),
         "distributed": {"strategy": cfg.distributed.strategy, "processes": ranks.world},
         "steps": state.step,
         "total_steps": total_steps,

@@ -12,20 +12,29 @@ from tunesmith.tokenize.packing import IGNORE
 
 if TYPE_CHECKING:
     from tunesmith.models.moe import RouterAuxLoss
+    from tunesmith.training.distill import Distiller
     from tunesmith.training.distributed import Ranks
 
 
 def forward_loss_sum(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Sum of next-token cross-entropy over the batch's targets (not a mean)."""
+    return logits_and_loss_sum(model, batch)[1]
+
+
+def logits_and_loss_sum(
+    model: torch.nn.Module, batch: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits, and the sum of next-token cross-entropy over the batch's targets."""
     device = next(model.parameters()).device
     inputs = {k: v.to(device) for k, v in batch.items() if k != "targets"}
     logits = model(**inputs, use_cache=False).logits
-    return F.cross_entropy(
+    loss = F.cross_entropy(
         logits.float().reshape(-1, logits.shape[-1]),
         batch["targets"].to(device).reshape(-1),
         ignore_index=IGNORE,
         reduction="sum",
     )
+    return logits, loss
 
 
 def count_targets(batch: dict[str, torch.Tensor]) -> int:
@@ -44,6 +53,7 @@ class StepLoss:
     loss: float  # mean token loss over the global window
     tokens: int  # real (non-padding) tokens over the global window
     aux_loss: float | None  # router balance loss (MoE models), target-weighted
+    kd_loss: float | None = None  # distillation term T^2 KL per target token (method distill)
 
 
 def accumulate_gradients(
@@ -54,6 +64,7 @@ def accumulate_gradients(
     ranks: Ranks | None = None,
     router: RouterAuxLoss | None = None,
     aux_coef: float = 0.0,
+    distill: Distiller | None = None,
 ) -> StepLoss:
     """Backward over a global window of micro-batches as if it were one batch.
 
@@ -62,27 +73,36 @@ def accumulate_gradients(
     however the tokens are split between micro-batches and processes. The engines average
     gradients over ranks and `accelerator.backward` divides by the accumulation steps; the
     factor `steps x world` undoes both. Rank r runs micro-batches r, r + world, ...
+    With `distill`, the distillation term is a sum over the same target tokens and is
+    scaled alike; `loss` stays the cross-entropy.
     """
     local = ranks.local(window) if ranks is not None else window
     world = ranks.world if ranks is not None else 1
     counts = [count_targets(b) for b in local]
     (n_global,) = ranks.sum([float(sum(counts))]) if ranks is not None else [sum(counts)]
     scale = accelerator.gradient_accumulation_steps * world / max(1.0, n_global)
-    loss_sum, aux_sum, tokens = 0.0, 0.0, 0
+    loss_sum, aux_sum, kd_sum, tokens = 0.0, 0.0, 0.0, 0
     for batch, n in zip(local, counts, strict=True):
         with accelerator.accumulate(model):
             if router is not None:
                 router.reset()
             with accelerator.autocast():
-                loss = forward_loss_sum(model, batch)
+                logits, loss = logits_and_loss_sum(model, batch)
+                kd = distill.kd_sum(logits, batch) if distill is not None else None
+            del logits
             aux = router.loss() if router is not None else None
-            objective = loss if aux is None or not aux_coef else loss + aux_coef * aux * n
+            objective = loss if kd is None else distill.objective(loss, kd)
+            if aux is not None and aux_coef:
+                objective = objective + aux_coef * aux * n
             accelerator.backward(objective * scale)
         loss_sum += float(loss.detach())
         aux_sum += float(aux.detach()) * n if aux is not None else 0.0
+        kd_sum += float(kd.detach()) if kd is not None else 0.0
         tokens += real_tokens(batch)
-    totals = ranks.sum([loss_sum, aux_sum, float(tokens)]) if ranks is not None else None
-    if totals is not None:
-        loss_sum, aux_sum, tokens = totals[0], totals[1], int(totals[2])
+    if ranks is not None:
+        loss_sum, aux_sum, kd_sum, tokens = ranks.sum([loss_sum, aux_sum, kd_sum, float(tokens)])
+        tokens = int(tokens)
     n = max(1.0, n_global)
-    return StepLoss(loss_sum / n, tokens, aux_sum / n if router else None)
+    return StepLoss(
+        loss_sum / n, tokens, aux_sum / n if router else None, kd_sum / n if distill else None
+    )

@@ -62,6 +62,13 @@ def test_commands_map_covers_every_subcommand():
         "chat",
         "generate",
         "export merge",
+        "export quantize",
+        "export gguf",
+        "export report",
+        "export prune",
+        "deploy docker",
+        "deploy k8s",
+        "profile",
     }
     assert all(callable(fn) for fn in COMMANDS.values())
     parser = build_parser()
@@ -76,6 +83,13 @@ def test_commands_map_covers_every_subcommand():
         "chat": ["--model", "m"],
         "generate": ["--model", "m", "--input", "p.jsonl", "--output", "o.jsonl"],
         "export merge": ["--adapter", "a", "--output", "o"],
+        "export quantize": ["--model", "m", "--scheme", "int8-dynamic", "--output", "o"],
+        "export gguf": ["--model", "m", "--output", "o.gguf"],
+        "export report": ["a", "b"],
+        "export prune": ["--model", "m", "--output", "o", "--mode", "structured"],
+        "deploy docker": ["--model", "m", "--output", "o"],
+        "deploy k8s": ["--model-uri", "pvc://m", "--output", "o"],
+        "profile": ["--model", "m"],
     }
     for command in COMMANDS:
         argv = command.split() + needs_args.get(command, [])
@@ -170,7 +184,8 @@ def test_usage_errors_exit_2(capsys, argv):
 def test_help_exits_0(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for command in ("train", "config", "demo", "bench", "models", "data", "eval", "serve"):
+    commands = ("train", "config", "demo", "bench", "models", "data", "eval", "serve", "deploy")
+    for command in (*commands, "profile"):
         assert f"    {command} " in out
 
 

@@ -46,7 +46,7 @@ def test_lines_show_type_default_and_constraints():
 def test_grouped_by_section_in_schema_order():
     text = format_help()
     headers = [ln.split(":")[0] for ln in text.splitlines() if ln and not ln.startswith(" ")]
-    assert headers[-11:] == [
+    assert headers[-12:] == [
         "model",
         "data",
         "method",
@@ -54,6 +54,7 @@ def test_grouped_by_section_in_schema_order():
         "method.qlora",
         "method.prefix",
         "method.freeze",
+        "method.distill",
         "train",
         "eval",
         "distributed",

@@ -173,7 +173,6 @@ def test_metrics_count_tokens_and_finish_reasons(client, server) -> None:
         assert name in after
 
 
-
 def test_logit_bias_keys_become_token_ids() -> None:
     from tunesmith.serve.generation import sampling_params
     from tunesmith.serve.protocol import CompletionRequest
