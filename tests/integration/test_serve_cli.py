@@ -171,3 +171,17 @@ def test_vllm_command_hands_over_model_and_adapters(tmp_path: Path) -> None:
 def test_serve_rejects_a_bad_adapter_spec(capsys) -> None:
     assert main(["serve", "--model", BASE, "--adapter", "nodir"]) == 2
     assert "--adapter 'nodir': expected NAME=DIR" in capsys.readouterr().err
+
+
+def test_vllm_script_is_found_beside_the_interpreter(tmp_path: Path, monkeypatch) -> None:
+    """`make test` and cron jobs run .venv/bin/python without activating the venv."""
+    from tunesmith.serve.vllm_backend import vllm_executable
+
+    script = tmp_path / "vllm"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert vllm_executable() == str(script)
+    script.unlink()
+    assert vllm_executable() is None

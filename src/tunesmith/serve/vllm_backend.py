@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
+import sys
 from pathlib import Path
 
 from tunesmith.errors import ConfigError
@@ -25,8 +27,15 @@ def check_vllm() -> None:
             "--backend vllm needs a CUDA GPU and this machine has none; "
             "use the default --backend tunesmith on CPU"
         )
-    if importlib.util.find_spec("vllm") is None or shutil.which("vllm") is None:
+    if importlib.util.find_spec("vllm") is None or vllm_executable() is None:
         raise ConfigError("--backend vllm needs vLLM: pip install 'tunesmith[cuda]'")
+
+
+def vllm_executable() -> str | None:
+    """The `vllm` console script: beside this interpreter (a venv that was not activated),
+    else on PATH."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return shutil.which("vllm", path=path)
 
 
 def vllm_command(
@@ -59,7 +68,15 @@ def vllm_command(
         model_dir = resolve_model_dir(str(path))
     if model_dir is None:
         raise ConfigError(f"--backend vllm: '{model}' is a random-init preset with no weights")
-    cmd = ["vllm", "serve", str(model_dir), "--host", host, "--port", str(port)]
+    cmd = [
+        vllm_executable() or "vllm",
+        "serve",
+        str(model_dir),
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     cmd += ["--served-model-name", base_name, "--max-num-seqs", str(max_batch)]
     if max_model_len is not None:
         cmd += ["--max-model-len", str(max_model_len)]
