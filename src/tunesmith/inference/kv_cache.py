@@ -41,6 +41,8 @@ class StepLayout:
     their token rows are rows 0 .. num_single - 1"""
     single_mask: torch.Tensor | None = None
     """[num_single, their longest kv_len] True where a key is one of the sequence's own"""
+    slot_range: tuple[int, int] | None = None
+    """(a, b) when the sequences' slots are exactly a, a + 1, ..., b - 1 in this order"""
 
     @classmethod
     def build(
@@ -73,6 +75,9 @@ class StepLayout:
             token_positions=torch.tensor(positions, dtype=torch.long, device=device),
             num_single=num_single,
             single_mask=single_mask,
+            slot_range=(slots[0], slots[-1] + 1)
+            if slots and slots == list(range(slots[0], slots[0] + len(slots)))
+            else None,
         )
 
     @property
@@ -131,9 +136,9 @@ class SlotKVCache:
         keys[rows, :, pos] = key_states[:, :, 0].to(keys.dtype)
         values[rows, :, pos] = value_states[:, :, 0].to(values.dtype)
         length = max(layout.kv_lens)
-        if len(layout.query_lens) == 1:  # one sequence: a view, no copy
-            s = int(layout.slots[0])
-            return keys[s : s + 1, :, :length], values[s : s + 1, :, :length]
+        if layout.slot_range is not None:  # consecutive slots in order: a view, no copy
+            a, b = layout.slot_range
+            return keys[a:b, :, :length], values[a:b, :, :length]
         return (
             keys[:, :, :length].index_select(0, layout.slots),
             values[:, :, :length].index_select(0, layout.slots),

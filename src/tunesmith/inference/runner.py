@@ -69,10 +69,10 @@ class ModelRunner:
         )
         ids: list[int] = []
         keep: list[bool] = []
-        for c in chunks:
-            req, start = c.request, c.request.num_computed
-            ids.extend(req.all_token_ids[start : start + c.num_tokens])
-            keep.extend(_rows_to_keep(c))
+        keeps = [_rows_to_keep(c) for c in chunks]
+        for c, rows in zip(chunks, keeps, strict=True):
+            ids.extend(c.request.token_ids(c.request.num_computed, c.num_tokens))
+            keep.extend(rows)
         self.cache.reserve(max(layout.kv_lens))
         self.cache.layout = layout
         try:
@@ -89,7 +89,7 @@ class ModelRunner:
                 )
         finally:
             self.cache.layout = None
-        return _split_logits(chunks, out.logits.reshape(-1, out.logits.shape[-1]))
+        return _split_logits(chunks, keeps, out.logits.reshape(-1, out.logits.shape[-1]))
 
 
 def _active_adapter(model: torch.nn.Module) -> str:
@@ -127,10 +127,11 @@ def _samples(c: Chunk) -> bool:
     return c.request.max_tokens > len(c.request.output_token_ids)
 
 
-def _split_logits(chunks: list[Chunk], logits: torch.Tensor) -> list[ChunkLogits]:
+def _split_logits(
+    chunks: list[Chunk], keeps: list[list[bool]], logits: torch.Tensor
+) -> list[ChunkLogits]:
     out, row = [], 0
-    for c in chunks:
-        keep = _rows_to_keep(c)
+    for c, keep in zip(chunks, keeps, strict=True):
         n_kept = sum(keep)
         part = logits[row : row + n_kept]
         row += n_kept

@@ -68,7 +68,8 @@ class Scheduler:
     def schedule(self) -> SchedulerOutput:
         out = SchedulerOutput()
         budget = self.token_budget
-        for req in sorted(self.running, key=lambda r: r.in_prefill):  # decoders first
+        # decoders first, in slot order: a full batch then reads its cache without a gather
+        for req in sorted(self.running, key=lambda r: (r.in_prefill, r.slot)):
             n = min(req.num_uncomputed, budget)
             if n > 0:
                 out.chunks.append(Chunk(req, n))

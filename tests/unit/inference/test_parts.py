@@ -81,6 +81,32 @@ def test_scheduler_decodes_first_then_chunks_prompts_fcfs() -> None:
     assert [(ch.request.request_id, ch.num_tokens) for ch in plan.chunks] == [("c", 3)]
 
 
+def test_step_layout_views_consecutive_slots_and_masks_decoders() -> None:
+    layout = StepLayout.build([0, 1, 2], [4, 6, 0], [1, 1, 3])
+    assert (layout.slot_range, layout.num_single) == ((0, 3), 2)
+    assert layout.single_mask.tolist() == [[True] * 5 + [False, False], [True] * 7]
+    assert StepLayout.build([2, 0], [1, 1], [1, 1]).slot_range is None
+    cache = SlotKVCache(num_layers=1, num_slots=3, max_len=16)
+    cache.layout = layout
+    keys = torch.arange(5 * 2.0).view(5, 1, 1, 2)
+    k, _ = cache.update(keys, keys, 0)
+    assert k.data_ptr() == cache.keys[0].data_ptr()  # a view of slots 0..2, no gather
+    cache.layout = StepLayout.build([2, 0], [1, 1], [1, 1])
+    k, _ = cache.update(keys[:2], keys[:2], 0)
+    assert k.data_ptr() != cache.keys[0].data_ptr() and k[0, 0, 1].tolist() == [0.0, 1.0]
+
+
+def test_request_token_ids_slices_prompt_and_output() -> None:
+    req = _req("r", 3)
+    req.output_token_ids.extend([7, 8])
+    assert [req.token_ids(s, n) for s, n in ((0, 2), (2, 2), (3, 2), (4, 1))] == [
+        req.all_token_ids[0:2],
+        req.all_token_ids[2:4],
+        [7, 8],
+        [8],
+    ]
+
+
 def test_scheduler_budget_must_cover_one_decode_per_slot() -> None:
     with pytest.raises(ValueError, match="token budget 2 is below the 4 slots"):
         Scheduler(SlotKVCache(num_layers=1, num_slots=4, max_len=8), token_budget=2)
