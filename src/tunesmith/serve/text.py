@@ -1,7 +1,10 @@
 """Token ids -> text, incrementally: stop strings, held-back partial characters, reasoning split.
 
-`TextStream.update(token_ids, finished)` decodes the tokens generated so far and returns the
-new text since the last call. Text that could still become a stop string, or that ends in an
+`TextStream.update(token_ids, finished)` takes the tokens generated so far and returns the
+new text since the last call. It decodes only a window of the newest tokens (vLLM's
+prefix/read offsets: the tokens since the last emitted text, with the ones before them as
+context and their text subtracted), so a long output costs the same per token as a short
+one instead of a full decode every step. Text that could still become a stop string, or that ends in an
 incomplete UTF-8 character, is held back until the next token decides it. When a stop string
 appears the text before it is final (the stop string is not included).
 
@@ -24,12 +27,15 @@ class TextStream:
         self.stop = [s for s in (stop or []) if s]
         self.text = ""  # text handed out so far
         self.stopped = False
+        self._decoded = ""  # text of token_ids[:_read], complete characters only
+        self._prefix = 0  # window start: context tokens whose text is already in _decoded
+        self._read = 0  # tokens whose text is in _decoded
 
     def update(self, token_ids: list[int], finished: bool) -> str:
         """New text since the last call; sets `stopped` when a stop string ended the text."""
         if self.stopped:
             return ""
-        full = self.tok.decode(token_ids, skip_special_tokens=True)
+        full = self._decode(token_ids)
         cut = self._find_stop(full)
         if cut is not None:
             full, self.stopped = full[:cut], True
@@ -39,6 +45,26 @@ class TextStream:
         if len(full) > len(self.text):
             self.text = full
         return delta
+
+    def _decode(self, token_ids: list[int]) -> str:
+        """Text of all of `token_ids` (a trailing partial character stays pending in the
+        window until it completes; `update` holds it back unless the output ended)."""
+        decode = self.tok.decode
+        known = decode(token_ids[self._prefix : self._read], skip_special_tokens=True)
+        window = decode(token_ids[self._prefix :], skip_special_tokens=True)
+        if not window.startswith(known):  # the context decodes differently now: start over
+            full = decode(token_ids, skip_special_tokens=True)
+            if not full.endswith("\ufffd"):
+                self._decoded = full
+                self._read = len(token_ids)
+                self._prefix = max(0, self._read - 1)
+            return full
+        new = window[len(known) :]
+        if new and not new.endswith("\ufffd"):
+            self._decoded += new
+            self._prefix, self._read = self._read, len(token_ids)
+            return self._decoded
+        return self._decoded + new
 
     def _find_stop(self, text: str) -> int | None:
         longest = max((len(s) for s in self.stop), default=0)

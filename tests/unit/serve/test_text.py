@@ -18,6 +18,33 @@ def test_deltas_add_up_to_the_text() -> None:
     assert "".join(_feed(TextStream(TOK), text)) == text
 
 
+def test_window_decoding_equals_a_full_decode_on_random_tokens() -> None:
+    """Random ids split multi-byte characters and merge bytes across tokens: each delta is
+    what a full decode every step gives (trailing partial characters held back)."""
+    import random
+
+    rng = random.Random(0)
+    special = set(TOK.all_special_ids)
+    vocab = [i for i in range(len(TOK)) if i not in special]
+    for _ in range(50):
+        ids = [rng.choice(vocab) for _ in range(rng.randint(1, 40))]
+        stream = TextStream(TOK)
+        deltas = [stream.update(ids[: i + 1], finished=i == len(ids) - 1) for i in range(len(ids))]
+        assert "".join(deltas) == TOK.decode(ids, skip_special_tokens=True)
+        assert deltas == _full_decode_deltas(ids)
+
+
+def _full_decode_deltas(ids: list[int]) -> list[str]:
+    out, sent = [], ""
+    for i in range(len(ids)):
+        text = TOK.decode(ids[: i + 1], skip_special_tokens=True)
+        if i < len(ids) - 1:
+            text = text.rstrip("\ufffd")
+        out.append(text[len(sent) :] if text.startswith(sent) else "")
+        sent = max(sent, text, key=len)
+    return out
+
+
 def test_stop_string_cuts_the_text_and_holds_back_its_prefix() -> None:
     stream = TextStream(TOK, stop=["is wrong"])
     deltas = _feed(stream, "The time is wrong. More")
