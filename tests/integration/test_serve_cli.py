@@ -185,3 +185,20 @@ def test_vllm_script_is_found_beside_the_interpreter(tmp_path: Path, monkeypatch
     assert vllm_executable() == str(script)
     script.unlink()
     assert vllm_executable() is None
+
+
+def test_serve_log_level_sets_uvicorn_and_tunesmith_loggers(monkeypatch) -> None:
+    import argparse
+    import logging
+
+    from tunesmith.cli.serve_cmd import server_log_level
+
+    logger = logging.getLogger("tunesmith")
+    monkeypatch.setattr(logger, "level", logger.level)  # restored after the test
+    assert server_log_level(argparse.Namespace(log_level=None, logging_level=None)) == "info"
+    assert server_log_level(argparse.Namespace(log_level=None, logging_level="debug")) == "debug"
+    assert server_log_level(argparse.Namespace(log_level="warning", logging_level="debug")) == (
+        "warning"
+    )
+    assert logger.level == logging.WARNING
+    assert not logging.getLogger("tunesmith.access").isEnabledFor(logging.INFO)

@@ -56,8 +56,20 @@ def serve(args: argparse.Namespace) -> int:
     state = ServerState(AsyncEngine(engine), tok, names, settings)
     served = ", ".join(names)
     print(f"serving {served} on http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)
-    run_server(state, args.host, args.port, log_level=args.log_level)
+    run_server(state, args.host, args.port, log_level=server_log_level(args))
     return 0
+
+
+def server_log_level(args: argparse.Namespace) -> str:
+    """uvicorn's level: `serve --log-level`, else the global `--log-level`, else info.
+    `serve --log-level` also sets tunesmith's own loggers (the access log among them), so
+    one flag quiets the whole server."""
+    import logging
+
+    if args.log_level:
+        logging.getLogger("tunesmith").setLevel(args.log_level.upper())
+        return args.log_level
+    return getattr(args, "logging_level", None) or "info"
 
 
 def chat(args: argparse.Namespace) -> int:
@@ -186,7 +198,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--drain-seconds", type=float, default=30.0, help="SIGTERM: time to finish in-flight"
     )
     p.add_argument("--backend", choices=("tunesmith", "vllm"), default="tunesmith")
-    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        help="the server's log level, uvicorn's and tunesmith's (default: the global "
+        "--log-level, else info)",
+    )
     p.set_defaults(command="serve")
 
     p = sub.add_parser("chat", help="interactive streaming chat in the terminal")
