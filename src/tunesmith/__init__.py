@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tunesmith.compress.quantize_load import quiet_torchao_logs
+from tunesmith.log import quiet_import_warnings
 
 __version__ = "0.1.0"
 
 # before anything imports transformers, which imports torchao when it is installed
-quiet_torchao_logs()
+quiet_import_warnings()
 
 
 def train(config_or_path: Any = None, overrides: list[str] | None = None, **kw: Any) -> Path:

@@ -204,6 +204,19 @@ _IGNORED = (
 )
 
 
+NOISY_ON_IMPORT = ("torchao", "torch.utils._pytree")
+"""Loggers that warn when torchao is imported: it tries to load its CUDA kernel libraries
+(and warns when they do not load on a CPU build of torch, or when Triton is missing) and
+registers enums with torch's pytree (a deprecation warning)."""
+
+
+def quiet_import_warnings() -> None:
+    """Only errors from `NOISY_ON_IMPORT`. transformers imports torchao as soon as it is
+    installed, so this runs at `import tunesmith`, before transformers is first imported."""
+    for name in NOISY_ON_IMPORT:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def quiet_libraries() -> None:
     """Hide transformers' load/save progress bars and known-harmless dependency warnings."""
     import torch

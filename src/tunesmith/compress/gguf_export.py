@@ -24,6 +24,7 @@ from tunesmith.compress.gguf_arch import ARCHS
 from tunesmith.compress.gguf_modelfile import modelfile
 from tunesmith.compress.gguf_vocab import add_vocab
 from tunesmith.errors import ConfigError
+from tunesmith.output_dir import check_output_dir
 
 Q = gguf.GGMLQuantizationType
 OUTTYPES = {
@@ -61,14 +62,10 @@ def _paths(output: Path) -> tuple[Path, Path, Path | None]:
 
 
 def _check_paths(output: Path, files: list[Path], overwrite: bool) -> None:
-    if output.suffix != ".gguf" and output.exists() and not output.is_dir():
-        raise ConfigError(f"--output: '{output}' exists and is not a directory")
+    if output.suffix != ".gguf":
+        check_output_dir(output, overwrite)
     if overwrite:
         return
-    if output.suffix != ".gguf" and output.is_dir() and any(output.iterdir()):
-        raise ConfigError(
-            f"--output: '{output}' exists and is not empty (pass --overwrite to replace it)"
-        )
     for path in files:
         if path.exists():
             raise ConfigError(f"--output: '{path}' exists (pass --overwrite to replace it)")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tunesmith.compress import report as rep
 from tunesmith.errors import ConfigError
+from tunesmith.output_dir import check_output_dir, staged_dir
 
 ATTN = "sdpa"  # a kernel plain transformers knows, since the config is saved with the model
 
@@ -145,20 +146,6 @@ def _attach(base_model: object, adapter: Path, base: str) -> object:
     return model
 
 
-def _check_output(output: Path, overwrite: bool, sources: list[Path]) -> None:
-    out = output.resolve()
-    for src in sources:
-        src = src.resolve()
-        if out == src or out in src.parents:
-            raise ConfigError(f"--output: '{output}' holds the input '{src}'; choose another dir")
-    if output.exists() and not output.is_dir():
-        raise ConfigError(f"--output: '{output}' exists and is not a directory")
-    if output.is_dir() and any(output.iterdir()) and not overwrite:
-        raise ConfigError(
-            f"--output: '{output}' exists and is not empty (pass --overwrite to replace it)"
-        )
-
-
 def merge_adapter(
     adapter: str | Path,
     output: str | Path,
@@ -181,7 +168,7 @@ def merge_adapter(
     sources = [adapter_dir, adapter_dir.parent] if adapter_dir.name == "adapter" else [adapter_dir]
     if Path(base).expanduser().is_dir():
         sources.append(Path(base).expanduser())
-    _check_output(output, overwrite, sources)
+    check_output_dir(output, overwrite, sources)
 
     from transformers import AutoModelForCausalLM
 
@@ -205,7 +192,7 @@ def merge_adapter(
         raise RuntimeError(f"merge left adapter weights behind, e.g. {leftover[0]}")
     params = rep.param_count(merged)
 
-    with rep.staged_dir(output) as tmp:
+    with staged_dir(output) as tmp:
         merged.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         del merged, model, base_model

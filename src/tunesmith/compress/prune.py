@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 
 from tunesmith.compress import report as rep
-from tunesmith.compress.merge import ATTN, _check_output
+from tunesmith.compress.merge import ATTN
 from tunesmith.compress.prune_unstructured import SCOPES
 from tunesmith.errors import ConfigError
+from tunesmith.output_dir import check_output_dir, staged_dir
 
 MODES = ("unstructured", "structured")
 IMPORTANCE = ("magnitude", "activation")
@@ -190,7 +191,7 @@ def prune_model(
     _one_of("--dtype", dtype, ("float32", "bfloat16", "float16"))
     src = rep.source_model_dir(model, "prune")
     output = Path(output).expanduser()
-    _check_output(output, overwrite, [src])
+    check_output_dir(output, overwrite, [src])
 
     from transformers import AutoModelForCausalLM
 
@@ -232,7 +233,7 @@ def prune_model(
             calib_loss_before=before["calib"],
             calib_loss_after=_mean_loss(pruned, samples),
         )
-    with rep.staged_dir(output) as tmp:
+    with staged_dir(output) as tmp:
         pruned.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         del pruned

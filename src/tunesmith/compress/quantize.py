@@ -23,6 +23,7 @@ from tunesmith.compress import report as rep
 from tunesmith.compress.quantize_load import quantization_method
 from tunesmith.compress.quantize_schemes import Scheme, check_scheme
 from tunesmith.errors import ConfigError
+from tunesmith.output_dir import check_output_dir, staged_dir
 
 
 def _check_group_size(model: torch.nn.Module, scheme: Scheme, group_size: int) -> None:
@@ -73,13 +74,12 @@ def quantize_model(
     overwrite: bool = False,
 ) -> dict:
     """Quantize, save, reload, measure before and after; write and return the report."""
-    from tunesmith.compress.merge import _check_output
     from tunesmith.evaluation.registry import parse_metrics
 
     chosen = check_scheme(scheme, group_size)
     src = rep.source_model_dir(model, "quantize")
     output = Path(output).expanduser()
-    _check_output(output, overwrite, [src])
+    check_output_dir(output, overwrite, [src])
     names = [m for m in parse_metrics(metrics) if m != "loss"]
     items = measure.eval_items(eval_data, names, max_samples)
 
@@ -111,7 +111,7 @@ def quantize_model(
     )
     in_memory = rep.probe_logits(quantized, tok)
 
-    with rep.staged_dir(output) as tmp:
+    with staged_dir(output) as tmp:
         quantized.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         del quantized

@@ -4,18 +4,14 @@ Transformers reads `quantization_config` from config.json and deserializes the q
 weights itself; this checks first that the library and hardware the method needs are here,
 so a missing one is one clear line instead of a traceback deep in the load.
 
-`quiet_torchao_logs()` hides torchao's import-time warnings: it tries to load its CUDA kernel
-libraries (and warns when they do not load on a CPU build of torch, or when Triton is
-missing) and registers enums with torch's pytree (a deprecation warning). transformers
-imports torchao as soon as it is installed, so this has to run before transformers is first
-imported to have any effect (tunesmith's logging setup is the place).
+torchao's import-time warnings are hidden by `tunesmith.log.quiet_import_warnings()`, which
+`import tunesmith` runs.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 from pathlib import Path
 
 from tunesmith.errors import ConfigError
@@ -23,13 +19,6 @@ from tunesmith.errors import ConfigError
 # quant_method in config.json -> (package, needs CUDA)
 METHODS = {"torchao": ("torchao", False), "bitsandbytes": ("bitsandbytes", True)}
 METHODS |= {"gptq": ("gptqmodel", True), "awq": ("gptqmodel", True)}
-NOISY_ON_IMPORT = ("torchao", "torch.utils._pytree")
-
-
-def quiet_torchao_logs() -> None:
-    """Only errors from the loggers that warn when torchao is imported (see above)."""
-    for name in NOISY_ON_IMPORT:
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def quantization_method(model_dir: Path) -> str | None:

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -49,25 +45,6 @@ def write_report(output: Path, report: dict) -> Path:
     path = output / REPORT_NAME
     path.write_text(json.dumps(report, indent=2) + "\n")
     return path
-
-
-@contextmanager
-def staged_dir(output: Path) -> Iterator[Path]:
-    """A fresh temporary sibling of `output` to write into; it replaces `output` when the
-    block succeeds and is removed when it fails, so no half-written model is left behind."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.parent / f".{output.name}.partial-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
-        yield tmp
-        if output.exists():
-            shutil.rmtree(output)
-        tmp.rename(output)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def source_model_dir(model: str | Path, verb: str) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from tunesmith.errors import ConfigError
+from tunesmith.output_dir import check_output_dir, staged_dir
 
 PORT = 8000
 MODEL_PATH = "/models/model"
@@ -136,16 +136,8 @@ def write_output(output: str | Path, files: Files, *, overwrite: bool) -> Path:
     """Write every file into a fresh directory, then move it into place: an error part way
     leaves `output` as it was. A non-empty `output` is replaced only with `overwrite`."""
     out = Path(output).expanduser()
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--output: '{out}' exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ConfigError(
-            f"--output: '{out}' exists and is not empty; pass --overwrite to replace it"
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private
-    try:
+    check_output_dir(out, overwrite)
+    with staged_dir(out) as staging:
         for rel, content in files.items():
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -157,10 +149,4 @@ def write_output(output: str | Path, files: Files, *, overwrite: bool) -> Path:
                     shutil.copy2(content, target)
             else:
                 target.write_text(content, encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out

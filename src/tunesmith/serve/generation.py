@@ -119,33 +119,10 @@ def _logit_bias(bias: dict[str, float] | None) -> dict[int, float]:
 
 def reject_unsupported(req: SamplingFields) -> None:
     """A 400 naming the first field that asks for something tunesmith does not do."""
-    n = getattr(req, "n", 1)
-    fmt = getattr(req, "response_format", None) or {}
-    checks = (
-        ("suffix", bool(getattr(req, "suffix", None)), "'suffix' (insertion) is not supported"),
-        (
-            "best_of",
-            (getattr(req, "best_of", None) or n) > n,
-            "'best_of' larger than 'n' is not supported: ask for n choices and rank them",
-        ),
-        ("tools", bool(getattr(req, "tools", None)), "'tools' (function calling) is not supported"),
-        ("functions", bool(getattr(req, "functions", None)), "'functions' is not supported"),
-        (
-            "response_format",
-            fmt.get("type", "text") != "text",
-            f"'response_format' of type {fmt.get('type')!r} is not supported (only 'text')",
-        ),
-        (
-            "logprobs",
-            req.stream
-            and bool(getattr(req, "echo", False))
-            and getattr(req, "logprobs", None) is not None,
-            "'echo' with 'logprobs' is not supported when streaming: send stream=false",
-        ),
-    )
-    for param, refused, message in checks:
-        if refused:
-            raise APIError(400, message, param=param, code="unsupported_parameter")
+    refused = req.unsupported()
+    if refused is not None:
+        param, message = refused
+        raise APIError(400, message, param=param, code="unsupported_parameter")
 
 
 async def run_choice(

@@ -64,6 +64,10 @@ class SamplingFields(_Request):
     stop_token_ids: list[int] = Field(default_factory=list)
     ignore_eos: bool = False
 
+    def unsupported(self) -> tuple[str, str] | None:
+        """(field, message) of the first field asking for what tunesmith does not do."""
+        return None
+
     def stop_strings(self) -> list[str]:
         if self.stop is None:
             return []
@@ -82,6 +86,18 @@ class ChatCompletionRequest(SamplingFields):
     functions: list[Any] | None = None
     response_format: dict[str, Any] | None = None
 
+    def unsupported(self) -> tuple[str, str] | None:
+        kind = (self.response_format or {}).get("type", "text")
+        if self.tools:
+            return "tools", "'tools' (function calling) is not supported"
+        if self.functions:
+            return "functions", "'functions' is not supported"
+        if kind != "text":
+            return "response_format", (
+                f"'response_format' of type {kind!r} is not supported (only 'text')"
+            )
+        return None
+
 
 class CompletionRequest(SamplingFields):
     prompt: str | list[str] | list[int] | list[list[int]]
@@ -90,6 +106,19 @@ class CompletionRequest(SamplingFields):
     logprobs: int | None = Field(None, ge=0, le=20)
     suffix: str | None = None
     best_of: int | None = Field(None, ge=1)
+
+    def unsupported(self) -> tuple[str, str] | None:
+        if self.suffix:
+            return "suffix", "'suffix' (insertion) is not supported"
+        if (self.best_of or self.n) > self.n:
+            return "best_of", (
+                "'best_of' larger than 'n' is not supported: ask for n choices and rank them"
+            )
+        if self.stream and self.echo and self.logprobs is not None:
+            return "logprobs", (
+                "'echo' with 'logprobs' is not supported when streaming: send stream=false"
+            )
+        return None
 
 
 class TokenizeRequest(_Request):

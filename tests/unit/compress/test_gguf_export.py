@@ -31,7 +31,9 @@ def field(reader: gguf.GGUFReader, key: str):  # noqa: ANN201
 def hf_weights(path: str) -> tuple[object, dict[str, torch.Tensor]]:
     from tunesmith.compress.report import source_model_dir
 
-    model = AutoModelForCausalLM.from_pretrained(source_model_dir(path, "convert"), dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(
+        source_model_dir(path, "convert"), dtype=torch.float32
+    )
     return model.config, model.state_dict()
 
 

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from tunesmith.compress.merge import _check_output, check_base, find_adapter
+from tunesmith.compress.merge import check_base, find_adapter
 from tunesmith.compress.report import dir_size
 from tunesmith.errors import ConfigError
+from tunesmith.output_dir import check_output_dir
 
 
 def adapter_dir(path, **config):
@@ -56,11 +57,11 @@ def test_output_may_not_hold_an_input(tmp_path):
     src.mkdir(parents=True)
     for out in (src, tmp_path / "run", tmp_path):
         with pytest.raises(ConfigError, match="holds the input"):
-            _check_output(out, overwrite=True, sources=[src])
+            check_output_dir(out, overwrite=True, sources=[src])
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="exists and is not a directory"):
-        _check_output(tmp_path / "file", overwrite=True, sources=[src])
-    _check_output(tmp_path / "new", overwrite=False, sources=[src])
+        check_output_dir(tmp_path / "file", overwrite=True, sources=[src])
+    check_output_dir(tmp_path / "new", overwrite=False, sources=[src])
 
 
 def test_unknown_base_names_the_flag(tmp_path):

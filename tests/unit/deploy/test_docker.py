@@ -273,7 +273,7 @@ def test_output_that_is_a_file_or_not_empty(tmp_path, capsys):
     code, _, err = run_cli(capsys, argv)
     assert (code, err) == (
         2,
-        f"error: --output: '{full}' exists and is not empty; pass --overwrite to replace it\n",
+        f"error: --output: '{full}' exists and is not empty (pass --overwrite to replace it)\n",
     )
     assert [p.name for p in full.iterdir()] == ["keep"]
 

@@ -257,7 +257,8 @@ def test_a_non_empty_output_needs_overwrite(tmp_path, capsys):
     code, _, err = run_cli(capsys, argv)
     assert code == 2
     assert (
-        err == f"error: --output: '{out}' exists and is not empty; pass --overwrite to replace it\n"
+        err
+        == f"error: --output: '{out}' exists and is not empty (pass --overwrite to replace it)\n"
     )
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     assert run_cli(capsys, [*argv, "--overwrite"])[0] == 0
