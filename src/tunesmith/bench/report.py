@@ -97,5 +97,5 @@ def print_report(report: dict, console: Console) -> None:
     if min(base["cpu_utilization"], ours["cpu_utilization"]) < 0.75:
         console.print(
             "[yellow]warning: an arm used under 75% of its threads' CPU time; other work on "
-            "this machine likely slowed it, so the timings are noisy (try repeats=2)[/yellow]"
+            "this machine likely slowed it, so the timings are noisy (try `tunesmith bench train --repeats 2`)[/yellow]"
         )

@@ -92,7 +92,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model",
         required=True,
-        help="preset, model directory, run directory, or adapter directory on a preset base",
+        help="preset, model directory, or run directory (an adapter's base must be a preset "
+        "name; merge other adapters first with `tunesmith export merge`)",
     )
     _common(p)
     p.add_argument("--variant", choices=("cpu", "cuda"), default="cpu", help="torch build")

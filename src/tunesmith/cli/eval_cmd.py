@@ -12,6 +12,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from tunesmith.cli.style import count
+
 
 def eval_run(args: argparse.Namespace) -> int:
     from rich.console import Console
@@ -74,19 +76,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
-def _count(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} is below the minimum {minimum}")
-        return value
-
-    return parse
-
-
 METRICS_HELP = (
     "comma-separated: loss, em, f1, bleu, rouge1, rouge2, rouge_l, accuracy, macro_f1, "
     "roc_auc (default: %(default)s)"
@@ -123,7 +112,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ):
         p.add_argument(
             flag,
-            type=_count(minimum),
+            type=count(minimum),
             default=default,
             metavar="N",
             help=f"{text} (default: %(default)s)",

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from tunesmith.cli import deploy_cmd, eval_cmd, export_cmd, profile_cmd, serve_cmd
+from tunesmith.cli.style import count, finish_parser, flag_spelling, hoist_global_flags
 from tunesmith.errors import TunesmithError
 from tunesmith.log import LEVELS, cli_settings, logging_session
 
@@ -61,7 +62,7 @@ def demo(args: argparse.Namespace) -> int:
 def bench_train(args: argparse.Namespace) -> int:
     from tunesmith.bench.train import run_bench
 
-    run_bench(args.json)
+    run_bench(args.json, repeats=args.repeats)
     return 0
 
 
@@ -212,8 +213,8 @@ def _data_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _logging_args(parser: argparse.ArgumentParser) -> None:
-    """Global options (before the command), also read from TUNESMITH_LOG_* (docs/logging.md)."""
-    g = parser.add_argument_group("logging (before COMMAND; or TUNESMITH_LOG_LEVEL/_JSON/_FILE)")
+    """Global options (anywhere on the line), also read from TUNESMITH_LOG_* (docs/logging.md)."""
+    g = parser.add_argument_group("logging (anywhere; or TUNESMITH_LOG_LEVEL/_JSON/_FILE)")
     g.add_argument("--log-level", dest="logging_level", choices=LEVELS, help="default: info")
     g.add_argument("--log-json", dest="logging_json", action="store_true", help="JSON lines")
     g.add_argument("--log-file", dest="logging_file", metavar="FILE", help="also append here")
@@ -250,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_sub = p.add_subparsers(metavar="BENCH", required=True)
     p = bench_sub.add_parser("train", help="training throughput against the baseline")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument(
+        "--repeats", type=count(1), default=1, metavar="N", help="runs per arm, alternating"
+    )
     p.set_defaults(command="bench train")
     p = bench_sub.add_parser("data", help="near dedupe against the plain datasketch loop")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -272,12 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list model presets")
     p.set_defaults(command="models")
-    return parser
+    return finish_parser(parser)
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """parse_args, except that KEY=VALUE overrides may also follow options
-    (`train cfg.yaml --nproc 2 train.lr=1e-4`), which argparse alone rejects."""
+    (`train cfg.yaml --nproc 2 train.lr=1e-4`), which argparse alone rejects, and the global
+    logging flags may follow the subcommand."""
+    argv = hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
     args, extra = parser.parse_known_args(argv)
     if extra:
         if hasattr(args, "overrides") and all("=" in x and not x.startswith("-") for x in extra):
@@ -298,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         with logging_session(settings):
             return COMMANDS[args.command](args)
     except TunesmithError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {flag_spelling(str(e), args.command)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

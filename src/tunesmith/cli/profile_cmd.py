@@ -56,8 +56,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--steps", type=int, default=3, help="timed steps, then as many profiled")
     p.add_argument("--warmup", type=int, default=1, help="steps before timing")
-    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument(
+        "--dtype",
+        default="float32",
+        choices=("float32", "bfloat16", "float16"),
+        help="weight dtype",
+    )
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
     p.add_argument("--top", type=int, default=10, help="rows per table")
     p.add_argument(
         "--output",

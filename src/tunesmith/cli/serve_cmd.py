@@ -179,7 +179,7 @@ def _sampling_args(p: argparse.ArgumentParser, max_tokens: int) -> None:
     p.add_argument("--use", metavar="NAME", help="served name to generate with (an adapter)")
     p.add_argument("--max-tokens", type=int, default=max_tokens, help="tokens per answer")
     p.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
-    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass; 1: off")
     p.add_argument("--top-k", type=int, default=0, help="0: off")
     p.add_argument("--seed", type=int, help="sampling seed")
 
@@ -187,8 +187,8 @@ def _sampling_args(p: argparse.ArgumentParser, max_tokens: int) -> None:
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="OpenAI-compatible server with continuous batching")
     _model_args(p)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8000, help="TCP port")
     p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (or TUNESMITH_API_KEY)")
     p.add_argument("--max-queue", type=int, default=64, help="waiting requests before 429")
     p.add_argument(
@@ -197,7 +197,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--drain-seconds", type=float, default=30.0, help="SIGTERM: time to finish in-flight"
     )
-    p.add_argument("--backend", choices=("tunesmith", "vllm"), default="tunesmith")
+    p.add_argument(
+        "--backend",
+        choices=("tunesmith", "vllm"),
+        default="tunesmith",
+        help="engine: tunesmith's own, or hand off to vLLM (CUDA)",
+    )
     p.add_argument(
         "--log-level",
         choices=("debug", "info", "warning", "error"),

@@ -219,10 +219,12 @@ def test_demo_passes_the_output_dir(capsys, monkeypatch):
 def test_bench_train_passes_the_json_path(monkeypatch):
     calls = []
     fake_module(monkeypatch, "tunesmith.bench")
-    fake_module(monkeypatch, "tunesmith.bench.train", run_bench=calls.append)
+    fake_module(
+        monkeypatch, "tunesmith.bench.train", run_bench=lambda path, **kw: calls.append((path, kw))
+    )
     assert main(["bench", "train", "--json", "b.json"]) == 0
-    assert main(["bench", "train"]) == 0
-    assert calls == ["b.json", None]
+    assert main(["bench", "train", "--repeats", "2"]) == 0
+    assert calls == [("b.json", {"repeats": 1}), (None, {"repeats": 2})]
 
 
 def test_models_lists_names_and_descriptions(capsys, monkeypatch):
