@@ -12,29 +12,32 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from tunesmith.cli.style import count
+from tunesmith.config.commands import EvalRunSettings, EvalScoreSettings
+from tunesmith.config.settings import add_settings_args
 
 
 def eval_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from tunesmith.config.settings import settings_from_args
     from tunesmith.evaluation.api import run_eval
     from tunesmith.evaluation.report import print_results
 
+    s = settings_from_args(args)
     result, paths = run_eval(
-        args.model,
-        args.data,
-        args.metrics,
-        adapter=args.adapter,
-        output=args.output,
-        data_format=args.format,
-        max_samples=args.max_samples,
-        dtype=args.dtype,
-        max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
-        batch_tokens=args.batch_tokens,
-        max_len=args.max_len,
-        score_reasoning=args.score_reasoning,
+        s.model,
+        s.data,
+        s.metrics,
+        adapter=s.adapter,
+        output=s.output,
+        data_format=s.format,
+        max_samples=s.max_samples,
+        dtype=s.dtype,
+        max_new_tokens=s.max_new_tokens,
+        batch_size=s.batch_size,
+        batch_tokens=s.batch_tokens,
+        max_len=s.max_len,
+        score_reasoning=s.score_reasoning,
         progress=sys.stderr.isatty(),
     )
     print_results(result, paths, Console())
@@ -44,15 +47,17 @@ def eval_run(args: argparse.Namespace) -> int:
 def eval_score(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from tunesmith.config.settings import settings_from_args
     from tunesmith.evaluation.api import score_file
     from tunesmith.evaluation.report import print_results
 
+    s = settings_from_args(args)
     result, paths = score_file(
-        args.input,
-        args.metrics,
-        output=args.output,
-        score_reasoning=args.score_reasoning,
-        allow_empty=args.allow_empty,
+        s.input,
+        s.metrics,
+        output=s.output,
+        score_reasoning=s.score_reasoning,
+        allow_empty=s.allow_empty,
     )
     print_results(result, paths, Console())
     return 0
@@ -76,72 +81,16 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
-METRICS_HELP = (
-    "comma-separated: loss, em, f1, bleu, rouge1, rouge2, rouge_l, accuracy, macro_f1, "
-    "roc_auc (default: %(default)s)"
-)
-REASONING_HELP = "score whole outputs, <think> block included (default: the final answer)"
-
-
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a model, score predictions, compare runs")
     eval_sub = p.add_subparsers(metavar="ACTION", required=True)
 
     p = eval_sub.add_parser("run", help="generate / teacher-force on a dataset and score it")
-    p.add_argument(
-        "--model",
-        required=True,
-        metavar="DIR",
-        help="a preset name, a Hugging Face model dir, a training run dir or an adapter dir",
-    )
-    p.add_argument("--adapter", metavar="DIR", help="a PEFT adapter dir applied to --model")
-    p.add_argument("--data", required=True, nargs="+", metavar="FILE", help="dataset files or dirs")
-    p.add_argument("--metrics", default="em", help=METRICS_HELP)
-    p.add_argument(
-        "--format",
-        default="auto",
-        choices=["auto", "messages", "sharegpt", "alpaca", "cqa", "text"],
-        help="record format (default: auto-detected per record)",
-    )
-    for flag, minimum, default, text in (
-        ("--max-new-tokens", 1, 64, "tokens generated per answer at most"),
-        ("--batch-size", 1, 64, "sequences generated together"),
-        ("--batch-tokens", 8, 4096, "tokens per teacher-forced pass (loss, classes)"),
-        ("--max-len", 2, 4096, "tokens per sample for loss (longer: cut on the right)"),
-        ("--max-samples", 0, 0, "evaluate the first N records; 0 = all"),
-    ):
-        p.add_argument(
-            flag,
-            type=count(minimum),
-            default=default,
-            metavar="N",
-            help=f"{text} (default: %(default)s)",
-        )
-    p.add_argument("--score-reasoning", action="store_true", help=REASONING_HELP)
-    p.add_argument(
-        "--dtype",
-        default="float32",
-        choices=["float32", "bfloat16", "float16"],
-        help="weight dtype (default: %(default)s)",
-    )
-    p.add_argument(
-        "--output",
-        metavar="DIR",
-        help="results dir (default: RUN/eval, DIR-eval beside a "
-        "model dir, runs/eval/NAME for a preset)",
-    )
+    add_settings_args(p, EvalRunSettings)
     p.set_defaults(command="eval run")
 
     p = eval_sub.add_parser("score", help="score a predictions file without a model")
-    p.add_argument("--input", required=True, metavar="FILE", help="predictions file")
-    p.add_argument("--metrics", default="em", help=METRICS_HELP)
-    p.add_argument("--score-reasoning", action="store_true", help=REASONING_HELP)
-    p.add_argument(
-        "--allow-empty", action="store_true", help="score empty predictions as wrong answers"
-    )
-    p.add_argument(
-        "--output", metavar="DIR", help="results dir (default: the input file's directory)"
-    )
+    add_settings_args(p, EvalScoreSettings)
     p.set_defaults(command="eval score")
 
     p = eval_sub.add_parser("compare", help="metrics of several evaluations side by side")

@@ -54,7 +54,7 @@ def count(minimum: int) -> Callable[[str], int]:
 
 
 def _worth_showing(default: object) -> bool:
-    return default not in (None, False, argparse.SUPPRESS, "", [])
+    return not (default is None or default is False or default in (argparse.SUPPRESS, "", []))
 
 
 def finish_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

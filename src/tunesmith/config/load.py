@@ -32,6 +32,7 @@ class _Source:
     name: str = ""
     lines: dict[str, int] = field(default_factory=dict)
     raw: dict[str, str] = field(default_factory=dict)
+    root: type = Config  # the schema the keys belong to (for "did you mean" across sections)
 
     def where(self, key: str) -> str:
         if not self.name:
@@ -40,8 +41,8 @@ class _Source:
         return f" (in {self.name}, line {line})" if line else f" (in {self.name})"
 
 
-def _suggest(name: str, cls: type, prefix: str) -> str:
-    elsewhere = [k for k, _ in walk(Config) if k.rsplit(".", 1)[-1] == name]
+def _suggest(name: str, cls: type, prefix: str, root: type = Config) -> str:
+    elsewhere = [k for k, _ in walk(root) if k.rsplit(".", 1)[-1] == name]
     if elsewhere:  # right key, wrong section
         return f"; did you mean '{elsewhere[0]}'?"
     valid = list(fields_of(cls))
@@ -58,7 +59,7 @@ def _set(obj: Any, parts: list[str], value: Any, src: _Source, prefix: str = "")
     key = join(prefix, name)
     infos = fields_of(type(obj))
     if name not in infos:
-        suggestion = _suggest(name, type(obj), prefix)
+        suggestion = _suggest(name, type(obj), prefix, src.root)
         raise ConfigError(f"unknown config key '{key}'{src.where(key)}{suggestion}")
     info = infos[name]
     if info.is_section:
@@ -79,7 +80,8 @@ def _merge(obj: Any, data: Any, src: _Source, prefix: str = "") -> None:
     """Merge a mapping (YAML section) onto the config dataclass `obj` at `prefix`."""
     if data is None:  # `train:` with nothing under it
         return
-    if not prefix:
+    legacy = not prefix and src.root is Config
+    if legacy:
         data = migrate_mapping(data)
     if not isinstance(data, Mapping):
         if not prefix:
@@ -92,7 +94,7 @@ def _merge(obj: Any, data: Any, src: _Source, prefix: str = "") -> None:
             f"{prefix}: expected a mapping of settings, got {show(data)}{src.where(prefix)}"
         )
     items = [(str(k), v) for k, v in data.items()]
-    for k, v in migrate_pairs(items) if not prefix else items:
+    for k, v in migrate_pairs(items) if legacy else items:
         _set(obj, k.split("."), v, src, prefix)
 
 

@@ -21,7 +21,11 @@ def test_every_subcommand_has_a_description_and_every_option_help_with_its_defau
             if not action.option_strings or action.help == argparse.SUPPRESS:
                 continue
             assert action.help, f"tunesmith {name} {action.option_strings[0]} has no help text"
-            shown = action.default not in (None, False, "", [], argparse.SUPPRESS)
+            shown = not (
+                action.default is None
+                or action.default is False
+                or action.default in ("", [], argparse.SUPPRESS)
+            )
             if shown:
                 assert "default" in action.help, (name, action.option_strings)
     help_text = dict(commands)["serve"].format_help()

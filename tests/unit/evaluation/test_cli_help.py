@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from tunesmith.cli.eval_cmd import METRICS_HELP
 from tunesmith.cli.main import COMMANDS, build_parser
+from tunesmith.config.commands import EvalRunSettings, EvalScoreSettings
+from tunesmith.config.fields import fields_of
 from tunesmith.config.schema import EVAL_METRICS
 
 
 def test_metrics_help_lists_every_metric():
-    listed = METRICS_HELP.split(": ", 1)[1].split(" (default")[0]
-    assert tuple(listed.split(", ")) == EVAL_METRICS
+    for schema in (EvalRunSettings, EvalScoreSettings):
+        listed = fields_of(schema)["metrics"].help.split(": ", 1)[1]
+        assert tuple(listed.split(", ")) == EVAL_METRICS
 
 
 def test_eval_actions_dispatch():
