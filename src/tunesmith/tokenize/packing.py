@@ -32,21 +32,53 @@ class Sample:
         return sum(t != IGNORE for t in self.targets)
 
 
+class _Rooms:
+    """Free room per bin in a max segment tree: the leftmost bin with room >= n in O(log n)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = 1
+        while self.size < max(1, size):
+            self.size *= 2
+        self.tree = [-1] * (2 * self.size)  # -1: no bin there yet
+
+    def set(self, b: int, free: int) -> None:
+        i = b + self.size
+        self.tree[i] = free
+        i //= 2
+        while i:
+            self.tree[i] = max(self.tree[2 * i], self.tree[2 * i + 1])
+            i //= 2
+
+    def first_fit(self, n: int) -> int:
+        """Index of the leftmost bin with room for `n`, or -1."""
+        if self.tree[1] < n:
+            return -1
+        i = 1
+        while i < self.size:
+            i = 2 * i if self.tree[2 * i] >= n else 2 * i + 1
+        return i - self.size
+
+
 def pack_bins(lengths: list[int], capacity: int) -> list[list[int]]:
-    """First-fit decreasing: indices grouped so each group's total length <= capacity."""
+    """First-fit decreasing: indices grouped so each group's total length <= capacity.
+
+    Each item goes to the leftmost bin with room (a segment tree finds it), so packing n
+    samples costs O(n log n) instead of first fit's O(n x bins) scan, with the same bins.
+    """
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     bins: list[list[int]] = []
     room: list[int] = []
+    rooms = _Rooms(len(lengths))
     for i in order:
         n = min(lengths[i], capacity)
-        for b, free in enumerate(room):
-            if n <= free:
-                bins[b].append(i)
-                room[b] -= n
-                break
-        else:
-            bins.append([i])
-            room.append(capacity - n)
+        b = rooms.first_fit(n)
+        if b < 0:
+            b = len(bins)
+            bins.append([])
+            room.append(capacity)
+        bins[b].append(i)
+        room[b] -= n
+        rooms.set(b, room[b])
     return bins
 
 

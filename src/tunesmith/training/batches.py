@@ -17,8 +17,15 @@ class BatchStream:
 
     def __init__(self, samples: list[Sample], cfg: Config, pad_id: int) -> None:
         self.samples, self.cfg, self.pad_id = samples, cfg, pad_id
+        self._planned: tuple[int, list[list[int]]] | None = None
 
     def plan(self, epoch: int) -> list[list[int]]:
+        """The epoch's micro-batches, planned once per epoch (as torchtune's set_epoch)."""
+        if self._planned is None or self._planned[0] != epoch:
+            self._planned = (epoch, self._plan(epoch))
+        return self._planned[1]
+
+    def _plan(self, epoch: int) -> list[list[int]]:
         t, d = self.cfg.train, self.cfg.data
         return plan_batches(
             self.samples,
