@@ -14,7 +14,10 @@ GREEDY = SamplingParams(max_tokens=6, temperature=0.0)
 POISONED = [
     # positive logits / 1e-300 overflow to +inf: the distribution is not a distribution
     (SamplingParams(max_tokens=6, repetition_penalty=1e-300), "repetition_penalty"),
-    (SamplingParams(max_tokens=6, temperature=0.0, repetition_penalty=1e-300), "repetition_penalty"),
+    (
+        SamplingParams(max_tokens=6, temperature=0.0, repetition_penalty=1e-300),
+        "repetition_penalty",
+    ),
 ]
 
 
@@ -70,10 +73,8 @@ def test_async_engine_raises_the_error_for_that_request_only() -> None:
         try:
 
             async def last(rid: str, prompt: list[int], params: SamplingParams):
-                out = None
-                async for out in engine.generate(rid, prompt, params):
-                    pass
-                return out
+                outs = [out async for out in engine.generate(rid, prompt, params)]
+                return outs[-1]
 
             return await asyncio.gather(
                 last("a", prompts[0], GREEDY),
