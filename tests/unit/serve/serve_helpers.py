@@ -95,14 +95,15 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def live_server(
-    model_dir: Path,
+    model_dir: Path | str,
     adapters: list[str] | None = None,
     *,
     max_batch: int = 4,
     settings: ServerSettings | None = None,
+    served_name: str = "scripted",
 ) -> Iterator[tuple[str, ServerState]]:
     """(base url, state) of a uvicorn server in a thread, stopped on exit."""
-    model, tok, names = load_served(str(model_dir), adapters, served_name="scripted")
+    model, tok, names = load_served(str(model_dir), adapters, served_name=served_name)
     engine = AsyncEngine(Engine(model, max_batch=max_batch))
     state = ServerState(engine, tok, names, settings or ServerSettings())
     port = free_port()
