@@ -100,6 +100,30 @@ def test_tokenize_needs_exactly_one_of_prompt_and_messages(server) -> None:
     assert httpx.post(url + "/tokenize", json={"prompt": "hi"}).json()["count"] == 1
 
 
+def test_without_max_tokens_a_chat_ends_at_the_context_window(scripted) -> None:
+    with live_server(scripted[0], max_model_len=40) as (url, state):
+        body = {**CHAT, "ignore_eos": True, "temperature": 0}
+        for stream in (False, True):
+            r = httpx.post(
+                url + "/v1/chat/completions",
+                json={**body, "stream": stream, "stream_options": {"include_usage": True}},
+            )
+            assert r.status_code == 200
+            if stream:
+                events = [json.loads(x[6:]) for x in r.text.split("\n\n") if x[6:7] == "{"]
+                usage = events[-1]["usage"]
+                finish = [c.get("finish_reason") for e in events for c in e["choices"]]
+                assert finish[-1] == "length"
+            else:
+                usage = r.json()["usage"]
+                assert r.json()["choices"][0]["finish_reason"] == "length"
+            assert usage["total_tokens"] == 40 and usage["prompt_tokens"] == 4
+        assert state.engine.engine.cache.num_free == 4
+        long = {**CHAT, "max_tokens": 37}
+        err = _error(httpx.post(url + "/v1/chat/completions", json=long), 400)
+        assert (err["code"], err["param"]) == ("context_length_exceeded", "max_tokens")
+
+
 @pytest.mark.parametrize(
     ("header", "status"),
     [
