@@ -69,7 +69,6 @@ class Gate:
                 await internal_error(e).response()(scope, receive, counted_send)
 
     async def _gated(self, scope: Scope, receive: Receive, counted_send: Send) -> None:
-
         if scope["path"] not in OPEN_PATHS:
             error = None
             if self.state.admission.draining:
