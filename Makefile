@@ -19,11 +19,13 @@ demo: setup
 	$(BIN)/tunesmith demo
 
 test: setup
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest tests
 
 lint: setup
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff format src tests scripts
