@@ -1,11 +1,13 @@
 """What happens around every optimizer step, whatever the recipe computed before it:
 
-    loop = StepLoop(cfg, run, engine, opt, state, evaluate=..., save=...)
+    loop = StepLoop(cfg, run, engine, opt, state, evaluate=..., save_best=...)
     with loop:
         while loop.running():
             step = accumulate_gradients(...)     # the recipe's phases: forward, backward, ...
             loop.step(step)                      # clip, step, schedule, log, eval, save, stop?
     summary = loop.summary()
+
+or, for a single-phase recipe, `loop.fit(next_window, objective, router=router)`.
 
 `step()` owns the bookkeeping every recipe shares: gradient clipping, the optimizer and
 schedule step, the metrics record (step, epoch, loss, lr, grad_norm, tokens, tokens/s and the
@@ -27,9 +29,10 @@ from accelerate.utils import DistributedType
 
 from tunesmith.config.schema import Config
 from tunesmith.errors import ConfigError
+from tunesmith.models.moe import RouterAuxLoss
 from tunesmith.training.checkpoint import save_checkpoint
 from tunesmith.training.logging import MetricsLogger
-from tunesmith.training.loss import StepLoss
+from tunesmith.training.loss import Objective, StepLoss, accumulate_gradients
 from tunesmith.training.progress import TrainProgress
 from tunesmith.training.run_dir import checkpoints_dir
 from tunesmith.training.setup import Engine, Optimization, Run
@@ -81,6 +84,29 @@ class StepLoop:
     ) -> None:
         self.progress.__exit__(exc_type, exc, tb)
         self.seconds = time.perf_counter() - self.started
+
+    def fit(
+        self,
+        next_window: Callable[[], list[dict[str, torch.Tensor]]],
+        objective: Objective,
+        *,
+        router: RouterAuxLoss | None = None,
+    ) -> None:
+        """The single-phase loop (sft, distill): each step backpropagates `objective` over the
+        next window of micro-batches. A recipe with more phases (rollouts, then the update)
+        writes its own `while loop.running(): ...; loop.step(step)` instead."""
+        with self:
+            while self.running():
+                step = accumulate_gradients(
+                    self.engine.accelerator,
+                    self.opt.model,
+                    next_window(),
+                    objective,
+                    ranks=self.engine.ranks,
+                    router=router if router else None,
+                    aux_coef=self.cfg.train.router_aux_loss_coef,
+                )
+                self.step(step)
 
     def running(self) -> bool:
         """True while steps remain and early stopping has not fired; starts the step's clock."""

@@ -17,7 +17,6 @@ from tunesmith.training import setup
 from tunesmith.training.batches import BatchStream
 from tunesmith.training.distill import Distiller, check_distill, describe
 from tunesmith.training.finish import finish
-from tunesmith.training.loss import accumulate_gradients
 from tunesmith.training.steps import StepLoop
 
 
@@ -50,18 +49,7 @@ def train(cfg: Config) -> Path:
         evaluate=setup.evaluator(cfg, tok, splits, engine, opt),
         save_best=setup.best_saver(tok, run, base_dir, engine, opt),
     )  # fmt: skip
-    with loop:
-        while loop.running():
-            step = accumulate_gradients(
-                engine.accelerator,
-                opt.model,
-                stream.window(state, window),
-                distiller,
-                ranks=engine.ranks,
-                router=router if router else None,
-                aux_coef=cfg.train.router_aux_loss_coef,
-            )
-            loop.step(step)
+    loop.fit(lambda: stream.window(state, window), distiller, router=router)
     router.remove()
     return finish(
         cfg, loop, opt.model, tok, base_dir, engine=engine, report=report, splits=splits,

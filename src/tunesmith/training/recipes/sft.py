@@ -15,7 +15,7 @@ from tunesmith.config.schema import Config
 from tunesmith.training import setup
 from tunesmith.training.batches import BatchStream
 from tunesmith.training.finish import finish
-from tunesmith.training.loss import CrossEntropy, accumulate_gradients
+from tunesmith.training.loss import CrossEntropy
 from tunesmith.training.steps import StepLoop
 
 
@@ -41,17 +41,6 @@ def train(cfg: Config) -> Path:
         evaluate=setup.evaluator(cfg, tok, splits, engine, opt),
         save_best=setup.best_saver(tok, run, base_dir, engine, opt),
     )  # fmt: skip
-    with loop:
-        while loop.running():
-            step = accumulate_gradients(
-                engine.accelerator,
-                opt.model,
-                stream.window(state, window),
-                objective,
-                ranks=engine.ranks,
-                router=router if router else None,
-                aux_coef=cfg.train.router_aux_loss_coef,
-            )
-            loop.step(step)
+    loop.fit(lambda: stream.window(state, window), objective, router=router)
     router.remove()
     return finish(cfg, loop, opt.model, tok, base_dir, engine=engine, report=report, splits=splits)
