@@ -20,9 +20,9 @@ import torch
 
 from tunesmith.compress import measure
 from tunesmith.compress import report as rep
-from tunesmith.compress.quantize_load import quantization_method
 from tunesmith.compress.quantize_schemes import Scheme, check_scheme
 from tunesmith.errors import ConfigError
+from tunesmith.models.quantize_load import quantization_method
 from tunesmith.output_dir import check_output_dir, staged_dir
 
 

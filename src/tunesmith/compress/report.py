@@ -51,9 +51,9 @@ def source_model_dir(model: str | Path, verb: str) -> Path:
     """The float Hugging Face model directory an export reads (`--model`): a preset with
     weights, a model directory, or a full fine-tune's run directory (its `model/`). Adapter
     runs, random-init presets and quantized models are refused; `verb` names the export."""
-    from tunesmith.compress.quantize_load import quantization_method
     from tunesmith.errors import ConfigError
     from tunesmith.models.load import resolve_model_dir
+    from tunesmith.models.quantize_load import quantization_method
     from tunesmith.models.registry import PRESETS
 
     model = str(model)

@@ -7,11 +7,11 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
-from tunesmith.compress.quantize_load import prepare_quantized
 from tunesmith.config.schema import ModelConfig
 from tunesmith.errors import ConfigError
 from tunesmith.log import quiet_libraries
 from tunesmith.models import attention  # noqa: F401  (registers tunesmith_varlen)
+from tunesmith.models.quantize_load import prepare_quantized
 from tunesmith.models.registry import PRESETS
 from tunesmith.tokenize.templates import load_tokenizer
 

@@ -8,9 +8,9 @@ import json
 import pytest
 import torch
 
-from tunesmith.compress.quantize_load import prepare_quantized, quantization_method
 from tunesmith.compress.quantize_schemes import SCHEMES, check_scheme
 from tunesmith.errors import ConfigError
+from tunesmith.models.quantize_load import prepare_quantized, quantization_method
 
 needs_cpu_machine = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU refusal")
 
