@@ -298,7 +298,10 @@ def main(argv: list[str] | None = None) -> int:
         with logging_session(settings):
             return COMMANDS[args.command](args)
     except TunesmithError as e:
-        print(f"error: {e}", file=sys.stderr)
+        from tunesmith.training.launch import file_rank_error
+
+        if not file_rank_error(e):  # a rank of `train --nproc`: its launcher prints it once
+            print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

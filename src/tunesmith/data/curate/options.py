@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tunesmith.config.schema import opt
+from tunesmith.data.limits import MAX_RECORD_CHARS
 
 FORMATS = ["auto", "alpaca", "messages", "sharegpt", "cqa", "text"]
 PII_KINDS = ["email", "phone", "ip_address", "credit_card"]
@@ -26,7 +27,7 @@ class InputOptions:
     )
     system_prompt: str | None = opt(None, "system prompt added to conversations that have none")
     max_record_chars: int = opt(
-        1_000_000, "a record with more characters (all turns) is bad input", min=1
+        MAX_RECORD_CHARS, "a record with more characters (all turns) is bad input", min=1
     )
 
 
