@@ -47,6 +47,12 @@ HOLDOUT = 0.1
 """Share of the user's own data held out when data.train is overridden (see validation_rule)."""
 
 
+def override_keys(overrides: list[str] | None, kw_overrides: dict | None = None) -> set[str]:
+    """Dotted keys set by `key=value` overrides and by `section__key=` keyword overrides."""
+    keys = {text.partition("=")[0].strip() for text in overrides or []}
+    return keys | {k.replace("__", ".") for k in kw_overrides or {}}
+
+
 def validation_rule(cfg: Config, keys: set[str]) -> str | None:
     """Keep a preset's validation file from judging someone else's data.
 

@@ -29,7 +29,11 @@ from tunesmith.errors import ConfigError, TunesmithError
 ERRORS_ENV = "TUNESMITH_RANK_ERRORS"
 """Directory where each rank of a `--nproc` launch files its bad-input error."""
 
-_AGENT_LOGGERS = ("torch.distributed.elastic", "torch.distributed.launcher", "torch.distributed.run")
+_AGENT_LOGGERS = (
+    "torch.distributed.elastic",
+    "torch.distributed.launcher",
+    "torch.distributed.run",
+)
 
 
 def torchrun_args(config: str, overrides: list[str], nproc: int) -> list[str]:
@@ -78,6 +82,9 @@ def launch_local(cfg: Config, config: str, overrides: list[str], nproc: int) -> 
         )
     if "WORLD_SIZE" in os.environ:
         raise ConfigError("--nproc: already inside a distributed launch; drop --nproc")
+    from tunesmith.training.data import override_keys, validation_rule
+
+    validation_rule(cfg, override_keys(overrides))  # as each rank will (api.train prints it)
     done = preflight(cfg)
     if done is not None:
         print(done, flush=True)

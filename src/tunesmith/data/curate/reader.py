@@ -10,6 +10,7 @@ file, line, field and expectation; with `skip` it is counted under its reason an
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from tunesmith.data.curate.base import StepStats
 from tunesmith.data.curate.items import Item, extras_of
@@ -37,11 +38,18 @@ def _check_format(name: str, line: int, first: tuple[str, int] | None) -> None:
         )
 
 
-def read_items(options: InputOptions, stats: StepStats, reject: Reject) -> Iterator[Item]:
-    """Valid records of `options.paths` as Items with `root` = 1-based position in the input."""
+def read_items(
+    options: InputOptions,
+    stats: StepStats,
+    reject: Reject,
+    empty: Callable[[Path], None] | None = None,
+) -> Iterator[Item]:
+    """Valid records of `options.paths` as Items with `root` = 1-based position in the input;
+    `empty(path)` is called for a file that holds no record at all."""
     files = expand_paths(options.paths)
     for path in files:
         first: tuple[str, int] | None = None
+        before = stats.records_in
         for record in iter_records(path):
             stats.records_in += 1
             try:
@@ -63,3 +71,5 @@ def read_items(options: InputOptions, stats: StepStats, reject: Reject) -> Itera
             _add_system(conv, options.system_prompt)
             stats.records_out += 1
             yield Item(conv, stats.records_in, extras_of(record.data))
+        if stats.records_in == before and empty is not None:
+            empty(path)
