@@ -195,3 +195,15 @@ def test_vocab_larger_than_model_is_refused(capsys, cfg_path, tmp_path) -> None:
         "error: model.tokenizer: the shipped tokenizer has 4096 tokens but the model has 1000 "
         "embedding rows; set model.tokenizer to the tokenizer trained with this model\n"
     )
+
+
+def test_readme_tour_train_commands_can_be_rerun() -> None:
+    """Every `tunesmith train` / `tunesmith.train(` of the README's tour carries
+    train.resume=auto, which makes a second run report the finished run and exit 0."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text().replace("\\\n    ", " ")
+    lines = [x.split("#")[0] for x in readme.splitlines() if x.startswith("tunesmith train ")]
+    runs = [x for x in lines if "--help" not in x]
+    api = readme.split("tunesmith.train(")[1].split(")")[0]
+    assert len(runs) == 4, runs  # the tour's steps 2, 3 and 4
+    assert all("train.resume=auto" in c for c in runs), runs
+    assert 'train__resume="auto"' in api

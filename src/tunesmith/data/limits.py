@@ -28,9 +28,9 @@ def record_chars(conv: Conversation) -> int:
     return sum(len(m.content) + len(m.reasoning or "") for m in conv.messages)
 
 
-def check_record_size(data: Any, conv: Conversation, limit: int, key: str) -> None:
+def check_record_size(data: Any, conv: Conversation, limit: int, key: str | None) -> None:
     """Raise `Invalid("too_large")` when `conv` holds more than `limit` characters; `key` is
-    the setting named in the message (e.g. "data.max_record_chars")."""
+    the setting named in the message (e.g. "data.max_record_chars"), None where none sets it."""
     size = record_chars(conv)
     if size <= limit:
         return
@@ -39,5 +39,6 @@ def check_record_size(data: Any, conv: Conversation, limit: int, key: str) -> No
         "too_large",
         f"record has {size:,} characters",
         field=biggest,
-        expected=f"at most {limit:,} characters per record; {key} sets it",
+        expected=f"at most {limit:,} characters per record"
+        + (f"; {key} sets it" if key else ""),
     )
