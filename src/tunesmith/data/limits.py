@@ -39,6 +39,5 @@ def check_record_size(data: Any, conv: Conversation, limit: int, key: str | None
         "too_large",
         f"record has {size:,} characters",
         field=biggest,
-        expected=f"at most {limit:,} characters per record"
-        + (f"; {key} sets it" if key else ""),
+        expected=f"at most {limit:,} characters per record" + (f"; {key} sets it" if key else ""),
     )

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.data.formats import convert
-from tunesmith.data.load import RecordError
 from tunesmith.data.limits import MAX_RECORD_CHARS, check_record_size
+from tunesmith.data.load import RecordError
 from tunesmith.data.sources import RawRecord, expand_paths, iter_records
 from tunesmith.data.types import Conversation
 from tunesmith.data.validate import Invalid, optional_str, require_str, type_name
