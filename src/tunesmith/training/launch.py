@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -95,14 +96,18 @@ def launch_local(cfg: Config, config: str, overrides: list[str], nproc: int) -> 
         env = {"OMP_NUM_THREADS": threads, ERRORS_ENV: errors}
         with _environ(env), _quiet_agent():
             failure = _run_agent(torchrun_args(config, overrides, nproc))
+        if isinstance(failure, int):
+            return failure
         if failure is None:
             return 0
         return _report(Path(errors), *failure)
 
 
-def _run_agent(args: list[str]) -> tuple[int, int] | None:
-    """torchrun's agent in this process; None on success, else (rank, exit code) of the
-    first failure."""
+def _run_agent(args: list[str]) -> tuple[int, int] | int | None:
+    """torchrun's agent in this process; None on success, (rank, exit code) of the first
+    failed rank, or the exit code when the launcher itself was stopped by a signal (the
+    agent has then stopped the ranks)."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
@@ -111,6 +116,11 @@ def _run_agent(args: list[str]) -> tuple[int, int] | None:
     except ChildFailedError as e:
         rank, failure = e.get_first_failure()
         return rank, failure.exitcode
+    except SignalException as e:
+        if e.sigval == signal.SIGINT:
+            raise KeyboardInterrupt from None  # the CLI says "interrupted", exit 130
+        print(f"training stopped: the launcher received {e.sigval.name}", file=sys.stderr)
+        return 128 + int(e.sigval)
     return None
 
 
