@@ -20,6 +20,7 @@ the ~2.5x its share of CPU explains. So:
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
@@ -174,9 +175,27 @@ def configure_threads(
         policy = "default"
     else:
         policy = env[ENV_WAIT] = "PASSIVE"
-    if live and "torch" in sys.modules:
-        import torch
+    plan = ThreadPlan(threads=count, source=source, wait_policy=policy)
+    if live:
+        global _plan, _announced
+        _plan, _announced = plan, False
+        if "torch" in sys.modules:
+            import torch
 
-        if torch.get_num_threads() != count:
-            torch.set_num_threads(count)
-    return ThreadPlan(threads=count, source=source, wait_policy=policy)
+            if torch.get_num_threads() != count:
+                torch.set_num_threads(count)
+    return plan
+
+
+_plan: ThreadPlan | None = None
+_announced = False
+
+
+def announce_threads() -> None:
+    """Log the configured plan once per process (rank 0 only), when the first real work
+    starts (`log.quiet_libraries`), so that bad input still fails with one line."""
+    global _announced
+    if _plan is None or _announced or os.environ.get("RANK", "0") != "0":
+        return
+    _announced = True
+    logging.getLogger("tunesmith").info(_plan.describe())

@@ -52,18 +52,18 @@ def test_threads_follow_affinity_in_a_pinned_process() -> None:
 
 
 def test_cli_prints_the_thread_line_first(tmp_path: Path) -> None:
-    data = tmp_path / "d.jsonl"
-    data.write_text('{"prompt": "a", "completion": "b"}\n')
+    argv = ["profile", "--model", "tiny-llama", "--batch-size", "1", "--seq-len", "8",
+            "--steps", "1", "--warmup", "0", "--top", "1", "--output", str(tmp_path)]  # fmt: skip
     out = subprocess.run(
-        [sys.executable, "-m", "tunesmith.cli.main", "data", "inspect", str(data), "--no-plot"],
+        [sys.executable, "-m", "tunesmith.cli.main", *argv],
         env=_clean_env(),
         preexec_fn=_pin_to_cpu0,
         capture_output=True,
         text=True,
         check=True,
     )
-    first = out.stderr.splitlines()[0]
-    assert first.endswith(
+    assert len(out.stderr.splitlines()) == 1
+    assert out.stderr.splitlines()[0].endswith(
         f"INFO tunesmith: threads: 1 (CPU affinity: 1 of {os.cpu_count()} CPUs); "
         "OpenMP wait policy: passive"
     )
@@ -132,3 +132,34 @@ def test_quota_caps_the_affinity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     plan = configure_threads(env=env, root=root, proc_cgroup=proc)
     assert plan.describe().startswith("threads: 2 (cgroup CPU quota 1.5 of 64 CPUs)")
     assert env["OMP_NUM_THREADS"] == "2" and env[ENV_AUTO] == "2"
+
+
+def test_bad_input_fails_without_the_thread_line(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tunesmith.cli.main",
+            "--threads",
+            "2",
+            "profile",
+            "--model",
+            str(tmp_path / "missing"),
+        ],  # fmt: skip
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: ") and "threads:" not in out.stderr
+
+
+def test_threads_flag_rejects_zero() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "tunesmith.cli.main", "--threads", "0", "models"],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert "argument --threads: '0': expected a whole number of threads >= 1" in out.stderr

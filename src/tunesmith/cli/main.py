@@ -17,7 +17,6 @@ subcommand only needs its own dependencies when it runs.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -302,17 +301,12 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     return args
 
 
-# Commands that do no tensor work: no thread line in their output.
-_NO_COMPUTE = {"config show", "models", "deploy docker", "deploy k8s"}
-
-
 def _setup_threads(args: argparse.Namespace) -> None:
-    """Before any torch import: thread count and OpenMP wait policy (tunesmith/runtime.py)."""
+    """Before any torch import: thread count and OpenMP wait policy (tunesmith/runtime.py);
+    the choice is logged when the first model loads."""
     from tunesmith.runtime import configure_threads
 
-    plan = configure_threads(getattr(args, "threads", None))
-    if args.command not in _NO_COMPUTE and os.environ.get("RANK", "0") == "0":
-        logging.getLogger("tunesmith").info(plan.describe())
+    configure_threads(getattr(args, "threads", None))
 
 
 def main(argv: list[str] | None = None) -> int:

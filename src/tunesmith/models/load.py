@@ -51,9 +51,9 @@ def load_model_and_tokenizer(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Build or load the model (on CPU; on this process's GPU when `quantize`, a
     transformers BitsAndBytesConfig, asks for a 4-bit base) and its tokenizer."""
-    quiet_libraries()
     dtype = DTYPES[cfg.dtype]
-    model_dir = resolve_model_dir(cfg.name_or_path)
+    model_dir = resolve_model_dir(cfg.name_or_path)  # bad input fails before any other line
+    quiet_libraries()
     if quantize is not None and model_dir is None:
         raise ConfigError(
             f"model.name_or_path: qlora quantizes pretrained weights; '{cfg.name_or_path}' "

@@ -129,6 +129,8 @@ def train(cfg: Config) -> Path:
     )
     for name, st in splits.stats.items():
         d = st.as_dict()
+        if name != "train" and not d["records"] and not d["rejected"]:
+            continue  # no such split: nothing to report
         ranks.print(
             f"data {name}: {d['records']:,} records -> {d['kept']:,} samples "
             f"({d['truncated']:,} truncated at data.max_len={cfg.data.max_len}, "
