@@ -309,4 +309,4 @@ def _add_report_parser(export_sub: argparse._SubParsersAction) -> None:
         help="use the tokens/s and quality an export recorded in its export_report.json "
         "(faster; those figures are marked * as not measured in this run)",
     )
-    p.set_defaults(command="export report")
+    p.set_defaults(command="export report", reuse=False)
