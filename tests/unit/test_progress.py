@@ -20,8 +20,7 @@ def test_training_prints_plain_lines_into_a_pipe(tmp_path, chat_files) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "tunesmith.cli.main", "train", str(tmp_path / "cfg.yaml")],
         env={**os.environ, "OMP_NUM_THREADS": "1", ENV_INTERVAL: "0"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,  # stdout is a pipe, not a terminal
         text=True,
         check=True,
     )

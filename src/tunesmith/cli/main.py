@@ -220,6 +220,7 @@ def _logging_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("runtime (before COMMAND)")
     g.add_argument(
         "--threads",
+        dest="runtime_threads",
         type=_threads,
         metavar="N",
         help="CPU threads for torch/OpenMP (default: OMP_NUM_THREADS, else the CPUs this "
@@ -306,7 +307,7 @@ def _setup_threads(args: argparse.Namespace) -> None:
     the choice is logged when the first model loads."""
     from tunesmith.runtime import configure_threads
 
-    configure_threads(getattr(args, "threads", None))
+    configure_threads(args.runtime_threads)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,6 +63,7 @@ def _read_report(path: Path) -> dict | None:
 
 def _model_size(path: Path) -> int:
     """Bytes a deployment needs: the model directory; for an adapter, adapter + base."""
+    from tunesmith.models.adapter_base import find_adapter_base
     from tunesmith.models.load import resolve_model_dir
 
     for sub in (path, path / "model"):
@@ -70,7 +71,7 @@ def _model_size(path: Path) -> int:
             return rep.dir_size(sub)
     adapter = path / "adapter" if (path / "adapter").is_dir() else path
     config = json.loads((adapter / "adapter_config.json").read_text())
-    base = resolve_model_dir(config.get("base_model_name_or_path") or "")
+    base = resolve_model_dir(find_adapter_base(adapter, config.get("base_model_name_or_path")))
     return rep.dir_size(adapter) + (rep.dir_size(base) if base is not None else 0)
 
 
