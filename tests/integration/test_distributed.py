@@ -162,5 +162,4 @@ def _plain(run: Path, method: str) -> torch.nn.Module:
         return AutoModelForCausalLM.from_pretrained(run / "model").eval()
     adapter = run / "adapter"
     base_dir = json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"]
-    base = AutoModelForCausalLM.from_pretrained(adapter / base_dir)  # relative to the adapter
-    return PeftModel.from_pretrained(base, adapter).eval()
+    return PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), adapter).eval()

@@ -117,10 +117,7 @@ def test_output_loads_in_plain_libraries(runs, model, method) -> None:
         plain = AutoModelForCausalLM.from_pretrained(run / "model")
     else:
         cfg = json.loads((run / "adapter" / "adapter_config.json").read_text())
-        # relative to the adapter directory (a run-local base: "../base")
-        base = AutoModelForCausalLM.from_pretrained(
-            run / "adapter" / cfg["base_model_name_or_path"]
-        )
+        base = AutoModelForCausalLM.from_pretrained(cfg["base_model_name_or_path"])
         register_mla_prefix(base.config)  # no-op but for prefix adapters on MLA models
         plain = PeftModel.from_pretrained(base, run / "adapter")
     plain.eval()

@@ -44,10 +44,10 @@ def moved(trained, tmp_path, monkeypatch):
     return target, logits, run
 
 
-def test_adapter_names_its_base_relative_to_itself(trained) -> None:
-    run, _ = trained
+def test_adapter_names_its_base_by_absolute_path(trained) -> None:
+    run, _ = trained  # what plain AutoPeftModelForCausalLM loads from any working directory
     config = json.loads((run / "adapter" / "adapter_config.json").read_text())
-    assert config["base_model_name_or_path"] == "../base"
+    assert config["base_model_name_or_path"] == str((run / "base").resolve())
 
 
 def test_moved_run_loads_serves_and_merges(moved, tmp_path, capsys) -> None:
@@ -80,19 +80,17 @@ def test_moved_run_loads_serves_and_merges(moved, tmp_path, capsys) -> None:
 
 def test_plain_peft_loads_the_moved_adapter(moved) -> None:
     target, logits, _ = moved
-    adapter = target / "adapter"
-    ref = json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"]
-    base = AutoModelForCausalLM.from_pretrained(adapter / ref)  # relative to the adapter
-    plain = PeftModel.from_pretrained(base, adapter).eval()
+    base = AutoModelForCausalLM.from_pretrained(target / "base")  # the run's own base
+    plain = PeftModel.from_pretrained(base, target / "adapter").eval()
     with torch.no_grad():
         assert (plain(IDS).logits - logits).abs().max() < 1e-3  # HF's default attention
 
 
-def test_runs_written_with_absolute_paths_still_move(moved) -> None:
-    target, logits, original = moved
+def test_relative_base_is_read_against_the_adapter(moved) -> None:
+    target, logits, _ = moved  # e.g. written by hand, or by another tool
     config_file = target / "adapter" / "adapter_config.json"
     config = json.loads(config_file.read_text())
-    config["base_model_name_or_path"] = str(original.with_name("old-name") / "base")
+    config["base_model_name_or_path"] = "../base"
     config_file.write_text(json.dumps(config))
     model, _ = load_trained(target)
     with torch.no_grad():
@@ -100,20 +98,39 @@ def test_runs_written_with_absolute_paths_still_move(moved) -> None:
 
 
 def test_missing_base_is_named_with_the_ways_to_point_at_it(moved, capsys) -> None:
-    target, _, _ = moved
+    target, _, original = moved
     shutil.rmtree(target / "base")
-    with pytest.raises(ConfigError) as e:
-        load_trained(target)
-    adapter = target / "adapter"
+    hidden = original.with_name("gone")
+    original.rename(hidden)
+    try:
+        with pytest.raises(ConfigError) as e:
+            load_trained(target)
+        argv = ["export", "merge", "--adapter", str(target), "--output", str(target / "m")]
+        assert main(argv) == 2
+    finally:
+        hidden.rename(original)
+    adapter, old = target / "adapter", (original / "base").resolve()
     assert str(e.value) == (
-        f"{adapter}: the adapter's base model '../base' (base_model_name_or_path in "
-        f"adapter_config.json) is not here: not a preset and no model at '{target / 'base'}'; "
+        f"{adapter}: the adapter's base model '{old}' (base_model_name_or_path in "
+        f"adapter_config.json) is not here: not a preset and no model at '{old}' or "
+        f"'{(target / 'base').resolve()}'; "
         f"copy that model there, or set base_model_name_or_path in {adapter}/adapter_config.json "
         "to a preset name or a model directory (absolute, or relative to the adapter directory)"
     )
-    argv = ["export", "merge", "--adapter", str(target), "--output", str(target / "m")]
-    assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {adapter}: the adapter's base model '../base'")
+    assert err.startswith(f"error: {adapter}: the adapter's base model '{old}'")
     assert "; pass --base PRESET_OR_DIR; or copy that model there" in err
     assert not (target / "m").exists()
+
+
+def test_shipped_base_is_recorded_by_name(chat_files, tmp_path) -> None:
+    """The demo's case: not a path into the installed package, so another install (or
+    machine) finds the base too."""
+    cfg = tiny_config("tiny-deepseek-v3-base", "lora", chat_files["train"], tmp_path / "run",
+                      max_steps=1)  # fmt: skip
+    run = train(cfg)
+    config = json.loads((run / "adapter" / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "tiny-deepseek-v3-base"
+    assert not (run / "base").exists()
+    model, _ = load_trained(run)
+    assert type(model).__name__ == "PeftModelForCausalLM"

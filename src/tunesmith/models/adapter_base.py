@@ -4,24 +4,23 @@ Written (`base_reference`, at save time) as `base_model_name_or_path` in adapter
 
 - a shipped preset: its name (`tiny-deepseek-v3-base`), never a path into the installed
   package, so the run works under another install or on another machine;
-- a base inside the run directory (a random-init preset's `base/`): the path relative to
-  the adapter directory (`../base`), so the run can be moved or copied as a whole;
-- any other model directory: its absolute path (it lives outside the run).
+- a model directory (a random-init preset's `base/` inside the run, or the user's model):
+  its absolute path, which plain transformers / PEFT load from any working directory
+  (`AutoPeftModelForCausalLM.from_pretrained("runs/x/adapter")`, as the README shows).
 
-Read (`find_adapter_base`): a preset name; a relative path against the adapter directory
-(then the current one, as plain transformers would); an absolute path. Runs written before
-this rule stored absolute paths: `<old run>/base` is found as the moved run's own `base/`,
-and `<old install>/assets/models/<preset>` as the preset. Plain PEFT:
+Read (`find_adapter_base`): a preset name; an absolute path; a relative path against the
+adapter directory, then the current one. When the run was moved or copied (to another
+directory or machine), the recorded `<old run>/base` is found as the run's own `base/`, and
+`<old install>/assets/models/<preset>` as the preset. Plain PEFT on a moved run loads the
+base from the run itself:
 
-    cfg = json.load(open(f"{adapter}/adapter_config.json"))
-    base = AutoModelForCausalLM.from_pretrained(os.path.join(adapter, cfg["base_model_name_or_path"]))
-    model = PeftModel.from_pretrained(base, adapter)
+    base = AutoModelForCausalLM.from_pretrained("runs/moved/base")
+    model = PeftModel.from_pretrained(base, "runs/moved/adapter")
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from tunesmith.errors import ConfigError
@@ -33,15 +32,10 @@ EDIT_HINT = (
 )
 
 
-def base_reference(base: str, out_dir: Path, run_dir: Path) -> str:
-    """The `base_model_name_or_path` to write for an adapter saved in `out_dir` of the run
-    `run_dir`, whose base is `base` (a preset name or a model directory)."""
-    if base in PRESETS:
-        return base
-    base_dir, run_dir = Path(base).resolve(), run_dir.resolve()
-    if base_dir.is_relative_to(run_dir):
-        return os.path.relpath(base_dir, out_dir.resolve())
-    return str(base_dir)
+def base_reference(base: str) -> str:
+    """The `base_model_name_or_path` to write for an adapter whose base is `base` (a preset
+    name or a model directory): the preset's name, else the directory's absolute path."""
+    return base if base in PRESETS else str(Path(base).resolve())
 
 
 def write_base_reference(adapter_dir: Path, reference: str) -> None:
@@ -65,6 +59,15 @@ def _has_model(path: Path) -> bool:
     return (path / "config.json").is_file()
 
 
+def _places(adapter_dir: Path, recorded: str) -> list[Path]:
+    """Where a recorded base is looked for, in order (presets aside)."""
+    path = Path(recorded).expanduser()
+    if not path.is_absolute():
+        return [(adapter_dir / path).resolve(), (Path.cwd() / path).resolve()]
+    own = (adapter_dir.parent / "base").resolve()  # a moved run's own base/
+    return [path, own] if path.name == "base" and own != path else [path]
+
+
 def try_adapter_base(adapter_dir: Path, recorded: str | None) -> str | None:
     """A name_or_path `resolve_model_dir` accepts (a preset name or an existing directory)
     for the base `recorded` in the adapter's config, or None when it is not here."""
@@ -72,15 +75,11 @@ def try_adapter_base(adapter_dir: Path, recorded: str | None) -> str | None:
         return None
     if recorded in PRESETS:
         return recorded
-    path = Path(recorded).expanduser()
-    candidates = [path] if path.is_absolute() else [adapter_dir / path, Path.cwd() / path]
-    for candidate in candidates:
+    for candidate in _places(adapter_dir, recorded):
         if _has_model(candidate):
             return str(candidate.resolve())
-    if path.is_absolute():  # written before relative paths: the run or the install moved
-        own = adapter_dir.parent / "base"
-        if path.name == "base" and _has_model(own):
-            return str(own.resolve())
+    path = Path(recorded).expanduser()
+    if path.is_absolute():  # written by an install that has moved (or an older tunesmith)
         for name, preset in PRESETS.items():
             if preset.shipped_dir == path.name and path.parent.name == "models":
                 return name
@@ -102,9 +101,8 @@ def find_adapter_base(adapter_dir: Path, recorded: str | None = None, hint: str 
         ways = f"{hint}; or {ways}"
     if not recorded:
         raise ConfigError(f"{config}: no base_model_name_or_path; {ways}")
-    path = Path(recorded).expanduser()
-    where = f"'{path}'" if path.is_absolute() else f"'{(adapter_dir / path).resolve()}'"
     raise ConfigError(
         f"{adapter_dir}: the adapter's base model '{recorded}' (base_model_name_or_path in "
-        f"{config.name}) is not here: not a preset and no model at {where}; {ways}"
+        f"{config.name}) is not here: not a preset and no model at "
+        f"{' or '.join(repr(str(p)) for p in _places(adapter_dir, recorded))}; {ways}"
     )

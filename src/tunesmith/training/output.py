@@ -26,9 +26,8 @@ from tunesmith.training.fsdp import full_state_dict
 def adapter_base_dir(
     model: PreTrainedModel, tok: PreTrainedTokenizerBase, cfg: Config, run_dir: Path, ranks: Ranks
 ) -> str | None:
-    """The base an adapter's `base_model_name_or_path` will name: a shipped preset's name,
-    or a model directory (`save_final` writes it relative to the adapter when it is inside
-    the run, models/adapter_base.py).
+    """The base an adapter's `base_model_name_or_path` will name: a shipped preset's name
+    (not a path into the installed package), or a model directory (models/adapter_base.py).
 
     Call before the method is attached. A PEFT run on a random-init preset has no base on
     disk, so its untouched initial weights are written to `base/` here (by rank 0).
@@ -77,6 +76,6 @@ def save_final(
         unwrapped.save_pretrained(out, state_dict=state_dict)
         tok.save_pretrained(out)
         if isinstance(unwrapped, PeftModel) and base_dir:  # then the portable reference
-            write_base_reference(out, base_reference(base_dir, out, run_dir))
+            write_base_reference(out, base_reference(base_dir))
     ranks.barrier()
     return out
