@@ -275,9 +275,6 @@ def quiet_libraries() -> None:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from tunesmith.runtime import announce_threads
-
-    announce_threads()  # the run's first line: how many CPU threads it uses
     if not torch.cuda.is_available():  # DeepSpeed would warn that it fell back to its CPU path
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
     hf_logging.disable_progress_bar()

@@ -37,6 +37,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from tunesmith.runtime import announce_threads
+
 ENV_INTERVAL = "TUNESMITH_PROGRESS_INTERVAL"
 DEFAULT_INTERVAL = 30.0
 Stream = Literal["stdout", "stderr"]
@@ -178,6 +180,7 @@ def make_progress(
 ) -> Progress | PlainProgress:
     """A rich Progress when `stream` (or `console`) is a terminal, else a PlainProgress on
     it; disabled, a rich Progress that shows nothing."""
+    announce_threads()  # the work starts: say how many CPU threads it runs on
     console = console or Console(stderr=stream == "stderr")
     if enabled and not console.is_terminal:
         return PlainProgress(console.file)
@@ -263,6 +266,7 @@ def status(text: str, console: Console | None = None) -> Iterator[None]:
     """A phase with no step count (a benchmark arm, an export's measurement): rich's spinner
     on a terminal; otherwise `text` when it starts, `text | elapsed H:MM:SS` every interval
     while it runs, and `text | done in H:MM:SS` when it ends."""
+    announce_threads()
     console = console or Console(stderr=True)
     if console.is_terminal:
         with console.status(text):

@@ -192,8 +192,9 @@ _announced = False
 
 
 def announce_threads() -> None:
-    """Log the configured plan once per process (rank 0 only), when the first real work
-    starts (`log.quiet_libraries`), so that bad input still fails with one line."""
+    """Log the configured plan once per process (rank 0 only) when the work starts: the
+    progress module calls this as it shows its first bar or line, after every input was
+    checked, so bad input still fails with its one `error:` line."""
     global _announced
     if _plan is None or _announced or os.environ.get("RANK", "0") != "0":
         return

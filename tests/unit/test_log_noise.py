@@ -58,9 +58,7 @@ def test_profile_prints_no_profiler_start_lines(tmp_path) -> None:
         text=True,
         check=True,
     )
-    assert "USDT" not in proc.stderr and "profiler_start" not in proc.stderr, proc.stderr
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and "tunesmith: threads: 1 (OMP_NUM_THREADS=1)" in lines[0]
+    assert proc.stderr == ""  # no `USDT: ... profiler_start` / `STAGE:` lines
     assert "Top operators by self time" in proc.stdout
 
 

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
+from helpers import tiny_config
 from tunesmith import runtime
 from tunesmith.runtime import ENV_AUTO, available_cpus, cgroup_cpu_limit, configure_threads
 
@@ -51,18 +53,17 @@ def test_threads_follow_affinity_in_a_pinned_process() -> None:
     )
 
 
-def test_cli_prints_the_thread_line_first(tmp_path: Path) -> None:
-    argv = ["profile", "--model", "tiny-llama", "--batch-size", "1", "--seq-len", "8",
-            "--steps", "1", "--warmup", "0", "--top", "1", "--output", str(tmp_path)]  # fmt: skip
+def test_cli_prints_the_thread_line_when_work_starts(tmp_path: Path, chat_files) -> None:
+    cfg = tiny_config("tiny-qwen2", "lora", chat_files["train"], tmp_path / "run", max_steps=1)
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     out = subprocess.run(
-        [sys.executable, "-m", "tunesmith.cli.main", *argv],
+        [sys.executable, "-m", "tunesmith.cli.main", "train", str(tmp_path / "cfg.yaml")],
         env=_clean_env(),
         preexec_fn=_pin_to_cpu0,
         capture_output=True,
         text=True,
         check=True,
     )
-    assert len(out.stderr.splitlines()) == 1
     assert out.stderr.splitlines()[0].endswith(
         f"INFO tunesmith: threads: 1 (CPU affinity: 1 of {os.cpu_count()} CPUs); "
         "OpenMP wait policy: passive"
