@@ -218,6 +218,21 @@ def _logging_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--log-level", dest="logging_level", choices=LEVELS, help="default: info")
     g.add_argument("--log-json", dest="logging_json", action="store_true", help="JSON lines")
     g.add_argument("--log-file", dest="logging_file", metavar="FILE", help="also append here")
+    g = parser.add_argument_group("runtime (before COMMAND)")
+    g.add_argument(
+        "--threads",
+        dest="runtime_threads",
+        type=_threads,
+        metavar="N",
+        help="CPU threads for torch/OpenMP (default: OMP_NUM_THREADS, else the CPUs this "
+        "process may use: affinity and cgroup quota)",
+    )
+
+
+def _threads(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}': expected a whole number of threads >= 1")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -288,6 +303,14 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     return args
 
 
+def _setup_threads(args: argparse.Namespace) -> None:
+    """Before any torch import: thread count and OpenMP wait policy (tunesmith/runtime.py);
+    the choice is logged when the first model loads."""
+    from tunesmith.runtime import configure_threads
+
+    configure_threads(args.runtime_threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 for bad input, 130 on Ctrl-C)."""
     try:
@@ -297,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = cli_settings(args.logging_level, args.logging_json, args.logging_file)
         with logging_session(settings):
+            _setup_threads(args)
             return COMMANDS[args.command](args)
     except TunesmithError as e:
         from tunesmith.training.launch import file_rank_error

@@ -27,6 +27,7 @@ from tunesmith.errors import ConfigError
 from tunesmith.log import quiet_libraries
 from tunesmith.models.load import load_model_and_tokenizer
 from tunesmith.models.moe import RouterAuxLoss
+from tunesmith.progress import TrainProgress
 from tunesmith.tokenize.collate import collate_packed, collate_padded
 from tunesmith.tokenize.packing import Sample, plan_batches
 from tunesmith.training.checkpoint import load_checkpoint, save_checkpoint
@@ -44,7 +45,6 @@ from tunesmith.training.logging import MetricsLogger, plot_loss_curve
 from tunesmith.training.loss import accumulate_gradients
 from tunesmith.training.optim import build_optimizer, build_scheduler
 from tunesmith.training.output import adapter_base_dir, save_final
-from tunesmith.training.progress import TrainProgress
 from tunesmith.training.run_dir import (
     checkpoints_dir,
     clear_outputs,
@@ -143,6 +143,8 @@ def train(cfg: Config) -> Path:
     ranks = Ranks(accelerator, cfg.distributed.strategy)
     for name, st in splits.stats.items():
         d = st.as_dict()
+        if name != "train" and not d["records"] and not d["rejected"]:
+            continue  # no such split: nothing to report
         ranks.print(
             f"data {name}: {d['records']:,} records -> {d['kept']:,} samples "
             f"({d['truncated']:,} truncated at data.max_len={cfg.data.max_len}, "

@@ -221,7 +221,9 @@ def prepare(
     output.dir as `--input` / `--output` do.
     """
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from tunesmith.progress import make_progress
 
     cfg = prepare_config_from(config, overrides, **kw)
     console = console or Console()
@@ -239,11 +241,8 @@ def prepare(
         validate = StepStats("validate")
         run = _Run(steps, rejects, outputs, work)
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-        with Progress(
-            *columns,
-            console=console,
-            transient=True,
-            disable=not (cfg.output.progress and console.is_terminal),
+        with make_progress(  # plain lines when the console is not a terminal
+            *columns, console=console, transient=True, enabled=cfg.output.progress
         ) as progress:
             guard = _InputGuard(cfg, validate, rejects.raw)
             run.execute(guard.items(), progress)
