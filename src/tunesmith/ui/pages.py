@@ -19,9 +19,9 @@ _env = Environment(
 )
 
 
-def _page(name: str, request: Request, **context: object) -> HTMLResponse:
+def _page(template: str, request: Request, **context: object) -> HTMLResponse:
     roots = request.app.state.roots
-    html = _env.get_template(name).render(
+    html = _env.get_template(template).render(
         project=str(roots.project), runs_root=roots.display(roots.runs), **context
     )
     return HTMLResponse(html)

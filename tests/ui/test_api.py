@@ -1,0 +1,176 @@
+"""API-level rules of `tunesmith ui`: path confinement, auth, JSON-only POSTs, the New-run
+form validated by the CLI's loader, detached jobs that stop and record their exit."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tunesmith.config import load_config
+from tunesmith.errors import ConfigError
+from tunesmith.ui import jobs
+from tunesmith.ui.app import build_app
+from tunesmith.ui.schema_fields import list_fields
+from tunesmith.ui.settings import Roots, UISettings
+from tunesmith.ui.train_form import plan_run, resume_argv
+
+REPO = Path(__file__).resolve().parents[2]
+PRESET = "configs/tiny-qwen2/lora.yaml"
+
+
+@pytest.fixture
+def roots(tmp_path: Path) -> Roots:
+    return Roots.make(REPO, tmp_path / "runs")
+
+
+@pytest.fixture
+def client(roots: Roots) -> TestClient:
+    return TestClient(build_app(UISettings(roots)))
+
+
+def test_paths_outside_project_and_runs_are_403(client: TestClient, roots: Roots, tmp_path: Path):
+    for path in ("../../etc/passwd", "/etc/passwd", "configs/../../x.jsonl"):
+        r = client.get("/api/data", params={"path": path})
+        assert r.status_code == 403, path
+        assert r.json()["error"]["type"] == "path_denied"
+        assert "outside the project directory and the runs root" in r.json()["error"]["message"]
+    r = client.get("/api/runs/../x")  # a run name must stay inside the runs root
+    assert r.status_code in (403, 404)
+    r = client.get("/api/runs/..%2F..%2Fetc")
+    assert r.status_code == 403
+
+
+def test_symlink_escape_is_403(client: TestClient, roots: Roots, tmp_path: Path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.jsonl").write_text('{"text": "secret"}\n')
+    roots.runs.mkdir(parents=True)
+    (roots.runs / "link").symlink_to(outside)
+    r = client.get("/api/data", params={"path": str(roots.runs / "link" / "secret.jsonl")})
+    assert r.status_code == 403
+    r = client.get("/api/runs/link")
+    assert r.status_code == 403
+
+
+def test_a_file_inside_is_read(client: TestClient):
+    r = client.get("/api/data", params={"path": "examples/data/tags/validation.jsonl"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["report"]["records"] == 60
+    assert body["formats"] == {"messages": 60}
+    assert sum(b["count"] for b in body["histogram"]) == 60
+
+
+def test_token_required_when_set(roots: Roots):
+    client = TestClient(build_app(UISettings(roots, host="0.0.0.0", token="s3cret")))
+    r = client.get("/api/runs")
+    assert r.status_code == 401
+    assert r.json()["error"]["type"] == "unauthorized"
+    assert client.get("/api/runs", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/api/runs", headers={"Authorization": "Bearer s3cret"}).json() == []
+    r = client.get("/", params={"token": "s3cret"})  # the browser way: sets a cookie
+    assert r.status_code == 200
+    assert client.get("/api/runs").status_code == 200  # the cookie now signs requests
+
+
+def test_non_local_host_needs_a_token(roots: Roots, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("TUNESMITH_UI_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="--host 0.0.0.0: listening beyond this machine needs"):
+        UISettings(roots, host="0.0.0.0").check()
+    UISettings(roots, host="0.0.0.0", token="t").check()
+    UISettings(roots).check()  # 127.0.0.1: no token needed
+
+
+def test_cli_refuses_non_local_host_without_token(monkeypatch: pytest.MonkeyPatch, capsys):
+    from tunesmith.cli.main import main
+
+    monkeypatch.delenv("TUNESMITH_UI_TOKEN", raising=False)
+    assert main(["ui", "--host", "0.0.0.0"]) == 2
+    assert "needs a token" in capsys.readouterr().err
+
+
+def test_post_must_be_json(client: TestClient):
+    r = client.post("/api/runs/preview", content=b"name=x", headers={"content-type": "text/plain"})
+    assert r.status_code == 415
+
+
+def test_preview_messages_are_the_cli_loaders(client: TestClient, roots: Roots):
+    body = {"preset": PRESET, "name": "x", "values": {"train.lr": "abc"}}
+    r = client.post("/api/runs/preview", json=body)
+    assert r.status_code == 400
+    with pytest.raises(ConfigError) as cli:
+        load_config(REPO / PRESET, ["train.lr=abc"])
+    assert r.json()["error"]["message"] == str(cli.value)
+    body["values"] = {"train.lr": "0.001", "train.max_steps": "3", "data.max_len": "256"}
+    r = client.post("/api/runs/preview", json=body)
+    assert r.status_code == 200
+    out = str(roots.runs / "x")
+    assert r.json()["command"] == (
+        f"tunesmith train {PRESET} train.lr=0.001 train.max_steps=3 output.dir={out}"
+    )  # data.max_len is the preset's own value: no override
+    assert "max_steps: 3" in r.json()["yaml"]
+
+
+def test_nproc_needs_a_distributed_strategy(roots: Roots):
+    with pytest.raises(ConfigError, match="--nproc 2: distributed.strategy is 'none'"):
+        plan_run(roots, PRESET, {}, "x", nproc=2)
+    plan = plan_run(roots, "configs/tiny-qwen2/lora-ddp.yaml", {}, "x", nproc=2)
+    assert plan.argv[:4] == [sys.executable, "-m", "tunesmith", "train"]
+    assert plan.argv[-1] == "--nproc=2"
+    assert resume_argv(plan.argv)[-2:] == ["train.resume=auto", "--nproc=2"]
+
+
+def test_bad_run_names(roots: Roots):
+    for name in ("../x", "a/b", "", "-x"):
+        with pytest.raises(ConfigError, match="run name"):
+            plan_run(roots, PRESET, {}, name)
+
+
+def test_fields_listing_covers_the_schema():
+    specs = {f.key: f for f in list_fields()}
+    assert specs["train.lr"].bounds == ["> 0"] and specs["train.lr"].default == 2e-4
+    assert specs["method.name"].choices[:2] == ["lora", "dora"]
+    assert specs["data.val_split"].bounds == [">= 0", "<= 0.5"]
+    assert specs["method.lora.r"].section == "method.lora"
+
+
+def test_job_stops_and_records_its_exit(tmp_path: Path):
+    job = tmp_path / "job"
+    jobs.launch(job, [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"], tmp_path)
+    assert jobs.read_job(job).status == "running"
+    assert jobs.stop(job)
+    state = jobs.wait(job, 20)
+    assert state.status == "interrupted"
+    assert state.returncode != 0
+    assert not jobs.stop(job)  # nothing left to stop
+
+
+def test_job_failure_and_success(tmp_path: Path):
+    jobs.launch(tmp_path / "bad", [sys.executable, "-c", "raise SystemExit(3)"], tmp_path)
+    jobs.launch(tmp_path / "ok", [sys.executable, "-c", "print('hello')"], tmp_path)
+    bad, ok = jobs.wait(tmp_path / "bad", 20), jobs.wait(tmp_path / "ok", 20)
+    assert (bad.status, bad.returncode) == ("failed", 3)
+    assert (ok.status, ok.returncode) == ("finished", 0)
+    assert jobs.log_tail(tmp_path / "ok") == "hello"
+
+
+def test_job_found_again_without_the_launching_process(tmp_path: Path):
+    """A UI restart forgets its children: the record alone tells running from gone."""
+    job = tmp_path / "job"
+    pid = jobs.launch(job, [sys.executable, "-c", "import time; time.sleep(15)"], tmp_path)
+    jobs._children.clear()  # as after a restart
+    assert jobs.read_job(job).status == "running"
+    import os
+    import signal
+
+    os.kill(pid, signal.SIGKILL)  # the runner dies without writing its exit file
+    for _ in range(50):
+        if jobs.read_job(job).status != "running":
+            break
+        import time
+
+        time.sleep(0.1)
+    assert jobs.read_job(job).status == "interrupted"
