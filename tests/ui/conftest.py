@@ -8,8 +8,10 @@ import shutil
 
 import pytest
 
-CHROMIUM = os.environ.get("TUNESMITH_CHROMIUM") or shutil.which("chromium") or shutil.which(
-    "chromium-browser"
+CHROMIUM = (
+    os.environ.get("TUNESMITH_CHROMIUM")
+    or shutil.which("chromium")
+    or shutil.which("chromium-browser")
 )
 
 

@@ -28,7 +28,7 @@ def roots(tmp_path: Path) -> Roots:
 
 @pytest.fixture
 def client(roots: Roots) -> TestClient:
-    return TestClient(build_app(UISettings(roots)))
+    return TestClient(build_app(UISettings(roots)), base_url="http://127.0.0.1:7860")
 
 
 def test_paths_outside_project_and_runs_are_403(client: TestClient, roots: Roots, tmp_path: Path):
@@ -62,6 +62,16 @@ def test_a_file_inside_is_read(client: TestClient):
     assert body["report"]["records"] == 60
     assert body["formats"] == {"messages": 60}
     assert sum(b["count"] for b in body["histogram"]) == 60
+
+
+def test_foreign_host_header_is_403_without_a_token(roots: Roots):
+    """DNS rebinding: a page served as evil.example that resolves to 127.0.0.1."""
+    client = TestClient(build_app(UISettings(roots)), base_url="http://evil.example:7860")
+    r = client.get("/api/runs")
+    assert r.status_code == 403
+    assert r.json()["error"]["type"] == "host_denied"
+    for host in ("localhost:7860", "127.0.0.1", "[::1]:7860"):
+        assert client.get("/api/runs", headers={"host": host}).status_code == 200, host
 
 
 def test_token_required_when_set(roots: Roots):
@@ -139,7 +149,11 @@ def test_fields_listing_covers_the_schema():
 
 def test_job_stops_and_records_its_exit(tmp_path: Path):
     job = tmp_path / "job"
-    jobs.launch(job, [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"], tmp_path)
+    jobs.launch(
+        job,
+        [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"],
+        tmp_path,
+    )
     assert jobs.read_job(job).status == "running"
     assert jobs.stop(job)
     state = jobs.wait(job, 20)

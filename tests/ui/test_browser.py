@@ -96,7 +96,11 @@ def test_new_run_from_a_preset_trains_and_draws_its_loss_curve(ui: UIServer, pag
     # a second run for the compare test, trained alongside (two CPUs)
     ui.post(
         "/api/runs",
-        {"preset": PRESET, "name": "second", "values": {"train.max_steps": "4", "train.lr": "0.01"}},
+        {
+            "preset": PRESET,
+            "name": "second",
+            "values": {"train.max_steps": "4", "train.lr": "0.01"},
+        },
     )
     page.goto(f"{ui.url}/new?preset={PRESET}")
     page.fill("#run-name", "first")
@@ -110,7 +114,9 @@ def test_new_run_from_a_preset_trains_and_draws_its_loss_curve(ui: UIServer, pag
     shot(page, "new-run")
     page.click("#launch-btn")
     page.wait_for_url(re.compile(r"/run/first$"))
-    expect(page.locator("body")).to_have_attribute("data-run-status", "finished", timeout=TIMEOUT_MS)
+    expect(page.locator("body")).to_have_attribute(
+        "data-run-status", "finished", timeout=TIMEOUT_MS
+    )
     points = page.locator('#chart-loss g[data-series="loss"] circle.pt')
     expect(points).to_have_count(loss_steps(ui.runs / "first"))
     assert loss_steps(ui.runs / "first") == 4
@@ -159,7 +165,9 @@ def test_chat_with_the_finished_run_streams(ui: UIServer, page) -> None:
     page.click("#send-btn")
     for side in ("tuned", "base"):
         answer = page.locator(f"#chat-{side} .msg.assistant")
-        expect(answer).to_have_attribute("data-finish", re.compile("length|stop"), timeout=TIMEOUT_MS)
+        expect(answer).to_have_attribute(
+            "data-finish", re.compile("length|stop"), timeout=TIMEOUT_MS
+        )
         chunks = int(answer.get_attribute("data-chunks"))
         assert chunks > 1, f"{side}: one chunk is not a stream"
     shot(page, "playground")
@@ -175,6 +183,7 @@ def test_compare_two_runs(ui: UIServer, page) -> None:
     rows = page.locator("#compare-table tbody tr")
     expect(rows).to_have_count(2)
     expect(page.locator("#compare-table thead")).to_contain_text("loss")
+    expect(page.locator("#chart-metrics rect.metric-bar").first).to_be_visible()
     shot(page, "compare")
 
 
@@ -198,3 +207,7 @@ def test_eval_and_export_run_the_commands(ui: UIServer, page) -> None:
     expect(job.locator(".status")).to_have_text("finished", timeout=TIMEOUT_MS)
     expect(job.locator("table.result")).to_contain_text("loss")
     shot(page, "eval")
+    job.locator(".pick-eval").check()
+    page.click("#compare-evals-btn")  # the evaluation beside a training run's own
+    page.goto(page.url + "&run=first")
+    expect(page.locator("#compare-table tbody tr")).to_have_count(2)

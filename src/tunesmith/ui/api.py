@@ -119,10 +119,10 @@ def _job_dir(roots: Roots, job_id: str) -> Path:
 
 def _launch_job(roots: Roots, plan: commands.JobPlan) -> dict:
     command = shlex.join(["tunesmith", *plan.args])
-    argv = train_form.tunesmith_argv(plan.args)
-    jobs.launch(plan.job_dir, argv, roots.project, command)
     output = roots.display(plan.output) if plan.output else None
+    plan.job_dir.mkdir(parents=True, exist_ok=True)
     (plan.job_dir / "ui_output.json").write_text(json.dumps({"kind": plan.kind, "output": output}))
+    jobs.launch(plan.job_dir, train_form.tunesmith_argv(plan.args), roots.project, command)
     return {"id": plan.job_dir.name, "command": command, "output": output}
 
 
@@ -199,6 +199,17 @@ def inspect_data(request: Request, path: str, max_len: int = 1024) -> dict:
     return {"path": roots.display(file), **inspect_file(file, max_len)}
 
 
+def _compared(roots: Roots, name: str) -> Path:
+    """A run (named under the runs root) or an evaluation's output dir (a path)."""
+    under_runs = roots.resolve(roots.runs / name)
+    if runs.is_run_dir(under_runs):
+        return run_path(roots, name)
+    path = roots.resolve(name)
+    if not (path / "eval.json").is_file() and not runs.is_run_dir(path):
+        raise ConfigError(f"'{name}' is neither a run nor an evaluation (no eval.json)")
+    return path
+
+
 @router.get("/compare")
 def compare(request: Request, run: Annotated[list[str] | None, Query()] = None) -> dict:
     """Overlaid curves and the `eval compare` table of the chosen runs."""
@@ -206,7 +217,7 @@ def compare(request: Request, run: Annotated[list[str] | None, Query()] = None) 
 
     roots = _roots(request)
     run = run or []
-    paths = [run_path(roots, name) for name in run]
+    paths = [_compared(roots, name) for name in run]
     if len(paths) < 2:
         raise ConfigError("compare: choose at least two runs")
     curves = {name: runs.read_metrics(p) for name, p in zip(run, paths, strict=True)}

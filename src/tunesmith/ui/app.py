@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from tunesmith.errors import TunesmithError
-from tunesmith.ui.settings import PathDenied, UISettings
+from tunesmith.ui.settings import LOCAL_HOSTS, PathDenied, UISettings
 
 COOKIE = "tunesmith_ui_token"
 STATIC = Path(__file__).parent / "static"
@@ -31,6 +31,13 @@ def _authorized(request: Request, token: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), token.encode())
 
 
+def _hostname(request: Request) -> str:
+    host = request.headers.get("host", "")
+    if host.startswith("["):
+        return host[1 : host.find("]")]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 def build_app(settings: UISettings) -> FastAPI:
     from tunesmith.ui import api, pages
     from tunesmith.ui.playground import Playground
@@ -42,6 +49,9 @@ def build_app(settings: UISettings) -> FastAPI:
 
     @app.middleware("http")
     async def guard(request: Request, call_next):  # noqa: ANN202
+        if not settings.token and _hostname(request) not in LOCAL_HOSTS:
+            # a page elsewhere that rebinds its DNS name to 127.0.0.1 must not drive the UI
+            return error(403, "Host header is not this machine; use --auth-token", "host_denied")
         if settings.token and not _authorized(request, settings.token):
             return error(
                 401,

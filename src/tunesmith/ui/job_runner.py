@@ -50,7 +50,9 @@ def main(argv: list[str]) -> int:
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(proc.pid, signal.SIGKILL)
     record = {"returncode": returncode, "stopped": stopped, "ended": time.time()}
-    (job_dir / "ui_job.exit").write_text(json.dumps(record))
+    tmp = job_dir / "ui_job.exit.tmp"
+    tmp.write_text(json.dumps(record))
+    tmp.replace(job_dir / "ui_job.exit")  # atomic: a reader sees all of it or nothing
     return 0
 
 

@@ -52,6 +52,10 @@ def launch(job_dir: Path, argv: list[str], cwd: Path, command: str | None = None
         close_fds=True,
     )
     _children[proc.pid] = proc
+    for _ in range(100):  # until exec: before it, /proc shows this process's command line
+        if _alive(proc.pid, job_dir) or proc.poll() is not None:
+            break
+        time.sleep(0.01)
     record = {
         "argv": argv,
         "command": command or shlex.join(argv),
@@ -59,7 +63,9 @@ def launch(job_dir: Path, argv: list[str], cwd: Path, command: str | None = None
         "pid": proc.pid,
         "started": time.time(),
     }
-    (job_dir / JOB).write_text(json.dumps(record, indent=2))
+    tmp = job_dir / (JOB + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(job_dir / JOB)  # atomic for readers
     return proc.pid
 
 
@@ -90,19 +96,24 @@ def read_job(job_dir: Path) -> JobState:
         argv=record.get("argv"),
         started=record.get("started"),
     )
-    try:
-        done = json.loads((job_dir / EXIT).read_text())
-    except (OSError, ValueError):
-        done = None
+    alive = bool(state.pid) and _alive(state.pid, job_dir)  # before reading the exit file:
+    done = _read_exit(job_dir)  # a runner gone by now wrote it first (if it could)
     if done is not None:
         state.returncode, state.ended = done.get("returncode"), done.get("ended")
         if state.returncode == 0:
             state.status = "finished"
         else:
             state.status = "interrupted" if done.get("stopped") else "failed"
-    elif not (state.pid and _alive(state.pid, job_dir)):
+    elif not alive:
         state.status = "interrupted"  # the runner itself was killed
     return state
+
+
+def _read_exit(job_dir: Path) -> dict | None:
+    try:
+        return json.loads((job_dir / EXIT).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def stop(job_dir: Path) -> bool:

@@ -65,24 +65,22 @@ def new_page(request: Request, preset: str = "") -> HTMLResponse:
     )
 
 
-@router.get("/compare", response_class=HTMLResponse)
-def compare_page(request: Request) -> HTMLResponse:
-    return _page("compare.html", request, title="Compare")
+def _static_page(template: str, title: str) -> None:
+    """A page whose live parts all come from the API."""
+
+    def page(request: Request) -> HTMLResponse:
+        return _page(template, request, title=title)
+
+    router.add_api_route(f"/{template.removesuffix('.html')}", page, response_class=HTMLResponse)
 
 
-@router.get("/data", response_class=HTMLResponse)
-def data_page(request: Request) -> HTMLResponse:
-    return _page("data.html", request, title="Data")
-
-
-@router.get("/eval", response_class=HTMLResponse)
-def eval_page(request: Request) -> HTMLResponse:
-    return _page("eval.html", request, title="Evaluate")
-
-
-@router.get("/export", response_class=HTMLResponse)
-def export_page(request: Request) -> HTMLResponse:
-    return _page("export.html", request, title="Export")
+for _template, _title in (
+    ("compare.html", "Compare"),
+    ("data.html", "Data"),
+    ("eval.html", "Evaluate"),
+    ("export.html", "Export"),
+):
+    _static_page(_template, _title)
 
 
 @router.get("/playground", response_class=HTMLResponse)

@@ -53,6 +53,26 @@ function barChart(svg, bins) {
   svg.innerHTML = out;
 }
 
+// one group of bars per metric, one bar per run (each metric scaled to its own maximum)
+function groupedBars(svg, keys, rows) {
+  const W = svg.clientWidth || 900, H = svg.clientHeight || 220, B = 28, T = 16 + 14 * rows.length;
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  if (!keys.length || !rows.length) { svg.innerHTML = ""; return; }
+  const gw = (W - 20) / keys.length, bw = Math.max((gw - 16) / rows.length, 2);
+  let out = "";
+  keys.forEach((k, i) => {
+    const top = Math.max(...rows.map((r) => Math.abs(r[k] ?? 0))) || 1;
+    rows.forEach((r, j) => {
+      if (r[k] == null) return;
+      const h = Math.abs(r[k]) / top * (H - T - B), x = 10 + i * gw + 8 + j * bw;
+      out += `<rect class="metric-bar" x="${x}" y="${H - B - h}" width="${bw - 2}" height="${h}" fill="${COLORS[j % COLORS.length]}"><title>${esc(r.run)} ${esc(k)}: ${r[k]}</title></rect>`;
+    });
+    out += `<text x="${10 + i * gw + gw / 2}" y="${H - 8}" text-anchor="middle" class="tick">${esc(k)}</text>`;
+  });
+  rows.forEach((r, j) => { out += `<text x="${W - 10}" y="${12 + 14 * j}" text-anchor="end" fill="${COLORS[j % COLORS.length]}" class="legend">${esc(r.run)}</text>`; });
+  svg.innerHTML = out;
+}
+
 const series = (records, key) => records.filter((r) => typeof r[key] === "number").map((r) => [r.step, r[key]]);
 
 // -- run page
@@ -106,6 +126,13 @@ async function launchRun() {
   catch (e) { showError(e); }
 }
 
+// -- runs list: reload while something runs, unless runs are being picked for Compare
+function refreshWhileRunning() {
+  const running = document.querySelector("#runs .status.running");
+  if (!running) return;
+  setTimeout(() => { if (!document.querySelector(".pick:checked")) location.reload(); else refreshWhileRunning(); }, 3000);
+}
+
 // -- compare
 function compareSelected() {
   const picked = [...document.querySelectorAll(".pick:checked")].map((el) => "run=" + encodeURIComponent(el.value));
@@ -119,6 +146,7 @@ async function showCompare() {
     for (const row of d.table) html += `<tr><td>${esc(row.run)}</td>` + d.keys.map((k) => `<td>${row[k] == null ? "—" : (+row[k]).toPrecision(4)}</td>`).join("") + "</tr>";
     for (const [run, msg] of Object.entries(d.errors)) html += `<tr><td>${esc(run)}</td><td colspan="${d.keys.length || 1}" class="muted">${esc(msg)}</td></tr>`;
     byId("compare-table").innerHTML = html + "</tbody>";
+    groupedBars(byId("chart-metrics"), d.keys, d.table);
   } catch (e) { showError(e); }
 }
 
@@ -148,15 +176,22 @@ async function openData() {
 async function startJob(kind, form) {
   try { await api("POST", "/api/jobs", {kind, form}); showError(null); watchJobs(); } catch (e) { showError(e); }
 }
+const cell = (v) => typeof v === "number" ? String(+v.toPrecision(4)) : (v !== null && typeof v === "object" ? JSON.stringify(v) : String(v ?? "—"));
+function rowsTable(rows) {
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  return `<table class="result"><tr>${keys.map((k) => `<th>${esc(k)}</th>`).join("")}</tr>` +
+    rows.map((r) => `<tr>${keys.map((k) => `<td>${esc(cell(r[k]))}</td>`).join("")}</tr>`).join("") + "</table>";
+}
+// eval.json: its metrics; report.json of data prepare: its steps; export report: its rows;
+// export_report.json: key / value
 function resultTable(result) {
   if (!result) return "";
-  const data = result.data;
-  const metrics = data.metrics || (data.summary && data.summary.metrics);
-  if (metrics && typeof metrics === "object") {
-    const keys = Object.keys(metrics);
-    return `<table class="result"><tr>${keys.map((k) => `<th>${esc(k)}</th>`).join("")}</tr><tr>${keys.map((k) => `<td>${typeof metrics[k] === "number" ? (+metrics[k]).toPrecision(4) : esc(JSON.stringify(metrics[k]))}</td>`).join("")}</tr></table>`;
-  }
-  return `<pre class="log">${esc(JSON.stringify(data, null, 2)).slice(0, 4000)}</pre>`;
+  const d = result.data;
+  if (Array.isArray(d)) return rowsTable(d);
+  if (d.metrics && typeof d.metrics === "object" && !Array.isArray(d.metrics)) return rowsTable([d.metrics]);
+  if (Array.isArray(d.steps)) return rowsTable(d.steps);
+  if (Array.isArray(d.rows)) return rowsTable(d.rows);
+  return rowsTable(Object.entries(d).map(([key, value]) => ({key, value})));
 }
 let JOB_TIMER = null;
 async function watchJobs() {
@@ -164,10 +199,15 @@ async function watchJobs() {
   clearTimeout(JOB_TIMER);
   try {
     const list = await api("GET", "/api/jobs?kind=" + box.dataset.kind);
-    box.innerHTML = list.map((j) => `<div class="job" data-job="${esc(j.id)}"><p><span class="status ${j.status}">${j.status}</span> <code>${esc(j.command)}</code> → ${esc(j.output || "")}</p>` +
+    box.innerHTML = list.map((j) => `<div class="job" data-job="${esc(j.id)}"><p>${j.status === "finished" && j.output ? `<input type="checkbox" class="pick-eval" value="${esc(j.output)}"> ` : ""}<span class="status ${j.status}">${j.status}</span> <code>${esc(j.command)}</code> → ${esc(j.output || "")}</p>` +
       resultTable(j.result) + `<details ${j.status !== "finished" ? "open" : ""}><summary>log</summary><pre class="log">${esc(j.log)}</pre></details></div>`).join("") || '<p class="muted">none yet</p>';
     if (list.some((j) => j.status === "running")) JOB_TIMER = setTimeout(watchJobs, 1000);
   } catch (e) { showError(e); }
+}
+
+function compareEvals() {
+  const picked = [...document.querySelectorAll(".pick-eval:checked")].map((el) => "run=" + encodeURIComponent(el.value));
+  location.href = "/compare?" + picked.join("&");
 }
 
 // -- playground
