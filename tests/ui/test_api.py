@@ -188,3 +188,53 @@ def test_job_found_again_without_the_launching_process(tmp_path: Path):
 
         time.sleep(0.1)
     assert jobs.read_job(job).status == "interrupted"
+
+
+def _events(text: str) -> list[dict]:
+    import json
+
+    return [json.loads(b[6:]) for b in text.split("\n\n") if b.startswith("data: ")]
+
+
+def test_chat_streams_what_the_engine_generates(client: TestClient):
+    """The playground's SSE deltas add up to the text `tunesmith generate` would give."""
+    from tunesmith.inference import Engine, SamplingParams
+    from tunesmith.serve.generation import ChoiceJob
+    from tunesmith.serve.loading import load_served
+    from tunesmith.serve.offline import run_jobs
+    from tunesmith.serve.prompts import render_chat
+
+    messages = [{"role": "user", "content": "Tag this: the soup was cold"}]
+    r = client.post(
+        "/api/chat", json={"model": "tiny-qwen2", "messages": messages, "max_tokens": 6}
+    )
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    events = _events(r.text)
+    assert len(events) > 1 and {e["side"] for e in events} == {"tuned"}
+    assert events[-1]["finish"] == "length"
+    streamed = "".join(e["reasoning"] + e["content"] for e in events)
+
+    model, tok, _ = load_served("tiny-qwen2")
+    ids = tok.encode(render_chat(tok, messages), add_special_tokens=False)
+    params = SamplingParams(max_tokens=6, temperature=0.0, stop_token_ids=[tok.eos_token_id])
+    done = run_jobs(Engine(model, max_batch=4), tok, [ChoiceJob(0, "x", ids, params)])
+    assert streamed == done[0][0]
+    assert "event: done" in r.text
+
+
+def test_chat_errors_are_4xx_before_streaming(client: TestClient):
+    messages = [{"role": "user", "content": "hi"}]
+    r = client.post(
+        "/api/chat", json={"model": "tiny-qwen2", "messages": messages, "compare_base": True}
+    )
+    assert r.status_code == 400
+    assert "no base to compare with" in r.json()["error"]["message"]
+    r = client.post("/api/chat", json={"model": "tiny-qwen2", "messages": [], "max_tokens": 4})
+    assert r.status_code == 400
+    r = client.post(
+        "/api/chat", json={"model": "tiny-qwen2", "messages": messages, "max_tokens": 0}
+    )
+    assert r.json()["error"]["message"] == "max_tokens: must be 1..4096, got 0"
+    r = client.post("/api/chat", json={"model": "../../etc", "messages": messages})
+    assert r.status_code == 403

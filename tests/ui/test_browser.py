@@ -137,14 +137,21 @@ def test_a_restarted_ui_still_shows_the_run(ui: UIServer, page) -> None:
     shot(page, "runs")
 
 
-def test_stop_a_running_run(ui: UIServer, page) -> None:
-    values = {"train.max_steps": "100000", "train.save_every": "0", "train.eval_every": "0"}
+def test_stop_and_resume_a_running_run(ui: UIServer, page) -> None:
+    values = {"train.max_steps": "100000", "train.save_every": "2", "train.eval_every": "0"}
     ui.post("/api/runs", {"preset": PRESET, "name": "long", "values": values})
     page.goto(ui.url + "/run/long")
     expect(page.locator("body")).to_have_attribute("data-run-status", "running")
+    expect(page.locator("#checkpoints")).to_contain_text("step-", timeout=TIMEOUT_MS)
     page.click("#stop-btn")
     expect(page.locator("body")).to_have_attribute("data-run-status", "interrupted", timeout=30_000)
-    expect(page.locator("#resume-btn")).to_be_enabled()
+    # Resume: the recorded command with train.resume=auto continues from the checkpoint
+    page.click("#resume-btn")
+    expect(page.locator("#command")).to_contain_text("train.resume=auto", timeout=10_000)
+    expect(page.locator("body")).to_have_attribute("data-run-status", "running")
+    expect(page.locator("#log")).to_contain_text("resumed from", timeout=TIMEOUT_MS)
+    page.click("#stop-btn")
+    expect(page.locator("body")).to_have_attribute("data-run-status", "interrupted", timeout=30_000)
 
 
 def test_open_a_dataset(ui: UIServer, page) -> None:
