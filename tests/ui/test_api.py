@@ -238,3 +238,42 @@ def test_chat_errors_are_4xx_before_streaming(client: TestClient):
     assert r.json()["error"]["message"] == "max_tokens: must be 1..4096, got 0"
     r = client.post("/api/chat", json={"model": "../../etc", "messages": messages})
     assert r.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        (
+            {"model": "tiny-qwen2", "data": "examples/data/tags/test.jsonl", "name": ".."},
+            "name '..'",
+        ),
+        ({"model": "tiny-qwen2", "data": "/etc/passwd"}, "outside the project"),
+        ({"model": "/etc", "data": "examples/data/tags/test.jsonl"}, "outside the project"),
+        (
+            {"model": "tiny-qwen2", "data": "examples/data/tags/test.jsonl", "metrics": "em;rm"},
+            "metrics: 'em;rm' may only hold",
+        ),
+    ],
+)
+def test_job_forms_are_checked_before_launch(client: TestClient, roots: Roots, form, message):
+    r = client.post("/api/jobs", json={"kind": "eval", "form": form})
+    assert r.status_code in (400, 403)
+    assert message in r.json()["error"]["message"]
+    assert not (roots.runs / ".ui" / "jobs").exists()  # nothing was started
+
+
+def test_job_argv_is_the_cli_command(roots: Roots):
+    from tunesmith.ui.commands import eval_plan, export_plan
+
+    plan = eval_plan(roots, {"model": "tiny-qwen2", "data": "examples/data/tags/test.jsonl"})
+    out = str(roots.runs / "eval" / "eval")
+    assert plan.args == [
+        "eval", "run", "--model", "tiny-qwen2", "--data", "examples/data/tags/test.jsonl",
+        "--metrics", "loss", "--max-samples", "0", "--max-new-tokens", "32", "--output", out,
+    ]  # fmt: skip
+    roots.runs.mkdir(parents=True)
+    plan = export_plan(roots, {"action": "gguf", "source": str(roots.runs), "outtype": "q8_0"})
+    assert plan.args[:3] == ["export", "gguf", "--model"] and plan.args[-2:] == [
+        "--outtype",
+        "q8_0",
+    ]

@@ -162,6 +162,10 @@ def test_open_a_dataset(ui: UIServer, page) -> None:
     expect(page.locator("#data-count")).to_have_text("800")
     expect(page.locator("#data-preview .record")).to_have_count(3)
     expect(page.locator("#data-preview .trained").first).to_be_visible()
+    page.click("#prepare-btn")  # `tunesmith data prepare`, then its report's steps
+    job = page.locator("#jobs .job")
+    expect(job.locator(".status")).to_have_text("finished", timeout=TIMEOUT_MS)
+    expect(job.locator("table.result")).to_contain_text("exact_dedupe")
     shot(page, "data")
 
 

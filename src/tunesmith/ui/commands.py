@@ -17,6 +17,7 @@ from tunesmith.ui.settings import Roots
 
 JOBS_DIR = ".ui/jobs"
 _SAFE = re.compile(r"^[A-Za-z0-9._,+-]*$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 @dataclass
@@ -31,6 +32,14 @@ def _word(value: Any, name: str) -> str:
     text = str(value).strip()
     if not _SAFE.match(text) or text.startswith("-"):
         raise ConfigError(f"{name}: {text!r} may only hold letters, digits and . _ , + -")
+    return text
+
+
+def _name(value: Any, default: str) -> str:
+    """An output directory name: one path component, never `.` or `..`."""
+    text = str(value or default).strip()
+    if not NAME.match(text):
+        raise ConfigError(f"name {text!r}: use letters, digits, '.', '_' or '-' (1-100 characters)")
     return text
 
 
@@ -61,7 +70,7 @@ def eval_plan(roots: Roots, form: dict[str, Any]) -> JobPlan:
     model = _model(roots, form.get("model", ""))
     data = roots.display(roots.resolve(form.get("data", "")))
     metrics = _word(form.get("metrics") or "loss", "metrics")
-    name = _word(form.get("name") or "eval", "name")
+    name = _name(form.get("name"), "eval")
     output = roots.runs / "eval" / name
     args = ["eval", "run", "--model", model, "--data", data, "--metrics", metrics]
     args += ["--max-samples", str(_int(form.get("max_samples", 0), "max_samples", 0))]
@@ -77,7 +86,7 @@ def export_plan(roots: Roots, form: dict[str, Any]) -> JobPlan:
     if not sources:
         raise ConfigError("source: name a run, adapter or model directory")
     source = sources[0]
-    name = _word(form.get("name") or action or "export", "name")
+    name = _name(form.get("name"), str(action or "export"))
     output = roots.runs / "export" / name
     out = roots.display(output)
     if action == "merge":
@@ -102,7 +111,7 @@ def export_plan(roots: Roots, form: dict[str, Any]) -> JobPlan:
 def prepare_plan(roots: Roots, form: dict[str, Any]) -> JobPlan:
     """`tunesmith data prepare --input FILE --output runs/prepared/NAME`."""
     data = roots.display(roots.resolve(form.get("data", "")))
-    name = _word(form.get("name") or Path(data).stem, "name")
+    name = _name(form.get("name"), Path(data).stem)
     output = roots.runs / "prepared" / name
     args = ["data", "prepare", "--input", data, "--output", roots.display(output)]
     return _job(roots, "prepare", args, output)
