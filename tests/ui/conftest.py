@@ -3,16 +3,8 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
-
-CHROMIUM = (
-    os.environ.get("TUNESMITH_CHROMIUM")
-    or shutil.which("chromium")
-    or shutil.which("chromium-browser")
-)
+from ui_chromium import CHROMIUM
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from conftest import CHROMIUM
+from ui_chromium import CHROMIUM
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="no Chromium found (apt-get install chromium; .ci/run does)"
