@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from tunesmith.cli import deploy_cmd, eval_cmd, export_cmd, profile_cmd, serve_cmd
 from tunesmith.errors import TunesmithError
 from tunesmith.log import LEVELS, cli_settings, logging_session
+from tunesmith.ui import cli as ui_cmd
 
 
 def train(args: argparse.Namespace) -> int:
@@ -140,6 +141,7 @@ COMMANDS.update(serve_cmd.COMMANDS)
 COMMANDS.update(export_cmd.COMMANDS)
 COMMANDS.update(deploy_cmd.COMMANDS)
 COMMANDS.update(profile_cmd.COMMANDS)
+COMMANDS.update(ui_cmd.COMMANDS)
 
 
 class _HelpWithConfigKeys(argparse.Action):
@@ -285,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_cmd.add_parsers(sub)
     deploy_cmd.add_parsers(sub)
     profile_cmd.add_parsers(sub)
+    ui_cmd.add_parsers(sub)
 
     p = sub.add_parser("models", help="list model presets")
     p.set_defaults(command="models")
