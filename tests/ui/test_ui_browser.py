@@ -14,6 +14,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,8 @@ pytestmark = pytest.mark.skipif(
 expect = pytest.importorskip("playwright.sync_api").expect
 
 REPO = Path(__file__).resolve().parents[2]
-SHOTS = REPO / "docs" / "ui"
+# Screenshots go to a temporary folder; TUNESMITH_UI_SHOTS=docs/ui refreshes the docs' copies.
+SHOTS = Path(os.environ.get("TUNESMITH_UI_SHOTS") or tempfile.mkdtemp(prefix="ui-shots-"))
 PRESET = "configs/tiny-qwen2/lora.yaml"
 TIMEOUT_MS = 90_000
 
