@@ -23,7 +23,7 @@ def finish(
     loop: StepLoop,
     model: torch.nn.Module,
     tok: PreTrainedTokenizerBase,
-    base_dir: Path | None,
+    base_dir: str | None,
     *,
     engine: Engine,
     report: MethodReport,

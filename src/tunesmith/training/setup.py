@@ -2,8 +2,9 @@
 
     run = start(cfg)                                  checks, process group, run dir, seed
     model, tok = load_model(cfg)                      model + tokenizer, the method's checks
+    splits = load_data(cfg, tok, run)                 train / validation samples; run dir opens
     engine = make_engine(cfg, run)                    accelerator (DDP / DeepSpeed / FSDP) + ranks
-    splits = load_data(cfg, tok, run, engine)         train / validation samples, counts printed
+    report_data(cfg, splits, engine)                  counts printed
     model, base_dir = attach(model, tok, cfg, run, engine)   the method (LoRA, full, ...)
     opt = optimization(model, cfg, run, engine, total_steps) optimizer + schedule, prepared
     state = resume(run, opt, engine)                  weights, optimizer, RNG, data position
@@ -34,7 +35,7 @@ from tunesmith.log import quiet_libraries
 from tunesmith.models.load import load_model_and_tokenizer
 from tunesmith.models.moe import RouterAuxLoss
 from tunesmith.training.checkpoint import load_checkpoint
-from tunesmith.training.data import Splits, build_splits
+from tunesmith.training.data import Splits, build_splits, write_rejects
 from tunesmith.training.distributed import (
     Ranks,
     check_launch,
@@ -56,6 +57,7 @@ class Run:
     cfg: Config
     dir: Path
     resume_from: Path | None
+    group: PartialState
 
 
 @dataclass
@@ -89,7 +91,9 @@ def check(cfg: Config) -> None:
 
 
 def start(cfg: Config) -> Run:
-    """Process group, then the run dir (every rank decides alike, rank 0 writes), then seed.
+    """Process group, the run dir and checkpoint to resume from (every rank decides alike;
+    nothing is written yet: `load_data` opens the run dir once model and data checked out),
+    then the seed.
 
     Each call configures precision afresh (a second train() in one process, as from the
     Python API or a notebook, may ask for another); the process group itself is kept.
@@ -98,15 +102,22 @@ def start(cfg: Config) -> Run:
     quiet_libraries()
     group = PartialState(**process_group_kwargs(cfg.distributed))
     run_dir, resume_from = plan_run_dir(cfg)
+    set_seed(cfg.train.seed)
+    return Run(cfg, run_dir, resume_from, group)
+
+
+def _open_run_dir(run: Run, splits: Splits) -> None:
+    """Rank 0 creates the run dir (cleared on a fresh start) and writes config.yaml and the
+    rejects; the other ranks wait. A run that fails its checks leaves no directory behind."""
+    group = run.group
     group.wait_for_everyone()
     if group.is_main_process:
-        if resume_from is None:
-            clear_outputs(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.yaml")
+        if run.resume_from is None:
+            clear_outputs(run.dir)
+        run.dir.mkdir(parents=True, exist_ok=True)
+        save_config(run.cfg, run.dir / "config.yaml")
+        write_rejects(splits, run.dir)
     group.wait_for_everyone()
-    set_seed(cfg.train.seed)
-    return Run(cfg, run_dir, resume_from)
 
 
 def load_model(cfg: Config) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
@@ -135,27 +146,31 @@ def make_engine(cfg: Config, run: Run) -> Engine:
     return Engine(accelerator, Ranks(accelerator, cfg.distributed.strategy))
 
 
-def load_data(cfg: Config, tok: PreTrainedTokenizerBase, run: Run, engine: Engine) -> Splits:
-    """Train / validation samples of the chat-template format; the counts printed."""
-    ranks = engine.ranks
-    splits = build_splits(
-        cfg.data, tok, seed=cfg.train.seed, rejects_dir=run.dir if ranks.is_main else None
-    )
+def load_data(cfg: Config, tok: PreTrainedTokenizerBase, run: Run) -> Splits:
+    """Train / validation samples of the chat-template format; then the run dir opens."""
+    splits = build_splits(cfg.data, tok, seed=cfg.train.seed)
+    _open_run_dir(run, splits)
+    return splits
+
+
+def report_data(cfg: Config, splits: Splits, engine: Engine) -> None:
+    """One line per split: records in, samples kept, and why the others were not."""
     for name, st in splits.stats.items():
         d = st.as_dict()
-        ranks.print(
+        if name != "train" and not d["records"] and not d["rejected"]:
+            continue  # no such split: nothing to report
+        engine.ranks.print(
             f"data {name}: {d['records']:,} records -> {d['kept']:,} samples "
             f"({d['truncated']:,} truncated at data.max_len={cfg.data.max_len}, "
             f"{d['dropped_too_long']:,} dropped too long, {d['dropped_no_target']:,} without "
             f"trained tokens, {d['rejected']:,} rejected); {d['tokens']:,} tokens, "
             f"{d['target_tokens']:,} trained"
         )
-    return splits
 
 
 def attach(
     model: torch.nn.Module, tok: PreTrainedTokenizerBase, cfg: Config, run: Run, engine: Engine
-) -> tuple[torch.nn.Module, Path | None, MethodReport]:
+) -> tuple[torch.nn.Module, str | None, MethodReport]:
     """The method on the model; the base an adapter points at (written for a random preset)."""
     base_dir = adapter_base_dir(model, tok, cfg, run.dir, engine.ranks)
     model = attach_method(model, cfg.method, tok)
@@ -229,7 +244,7 @@ def evaluator(
 
 
 def best_saver(
-    tok: PreTrainedTokenizerBase, run: Run, base_dir: Path | None, engine: Engine, opt: Optimization
+    tok: PreTrainedTokenizerBase, run: Run, base_dir: str | None, engine: Engine, opt: Optimization
 ) -> Callable[[Path], Path]:
     """Writes the current weights as the final output would be written, into `dest` (best/)."""
 

@@ -28,8 +28,9 @@ def train(cfg: Config) -> Path:
     model, tok = setup.load_model(cfg)
     distiller = Distiller.from_config(cfg, tok)  # frozen, eval mode, same vocabulary
     router = setup.router_loss(model, cfg)
+    splits = setup.load_data(cfg, tok, run)
     engine = setup.make_engine(cfg, run)
-    splits = setup.load_data(cfg, tok, run, engine)
+    setup.report_data(cfg, splits, engine)
     model, base_dir, report = setup.attach(model, tok, cfg, run, engine)
     distiller.to(engine.device)
     d, size = cfg.distill, sum(p.numel() for p in distiller.teacher.parameters())
