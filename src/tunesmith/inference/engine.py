@@ -28,6 +28,12 @@ from collections.abc import Sequence
 import torch
 
 from tunesmith.inference.kv_cache import SlotKVCache
+from tunesmith.inference.models import (
+    NativeCausalLM,
+    build_native,
+    compile_native,
+    native_unsupported,
+)
 from tunesmith.inference.params import InvalidRequestError, SamplingParams
 from tunesmith.inference.request import Request, RequestOutput
 from tunesmith.inference.runner import BASE, ModelRunner
@@ -43,6 +49,12 @@ class Engine:
     token_budget: tokens per forward pass (decode tokens plus prompt chunks).
     batched_decode: the decoding sequences of a step share one padded SDPA call (default)
     instead of one call each (see `inference.attention`).
+    forward: "auto" (default) runs the engine's own forward (`inference.models`: llama,
+    qwen2, deepseek_v3 with the MLA latent cache) where the model has one, else the HF
+    forward; "hf" always the HF forward; "native" the engine's own or ValueError.
+    compile_buckets: with the engine's own forward, `torch.compile` its layers for steps of
+    up to these many token rows (decode batch sizes), warmed here; `startup_compile_s` says
+    how long that took. Empty (default): eager.
 
     Which weights a request runs (its `adapter`):
 
@@ -62,6 +74,8 @@ class Engine:
         token_budget: int = 512,
         batched_decode: bool = True,
         seed: int = 0,
+        forward: str = "auto",
+        compile_buckets: Sequence[int] = (),
     ):
         model.eval()
         config = model.config
@@ -72,7 +86,18 @@ class Engine:
         self.vocab_size = config.vocab_size
         self.cache = SlotKVCache(config.num_hidden_layers, max_batch, self.max_model_len)
         self.scheduler = Scheduler(self.cache, max(token_budget, max_batch))
-        self.runner = ModelRunner(model, self.cache, batched_decode=batched_decode)
+        self.native = _native_forward(model, forward)
+        self.startup_compile_s = 0.0
+        if compile_buckets:
+            if self.native is None:
+                raise ValueError(
+                    "compile_buckets needs the engine's own forward: "
+                    f"{native_unsupported(model) or 'forward=hf was asked'}"
+                )
+            self.startup_compile_s = compile_native(self.native, tuple(compile_buckets))
+        self.runner = ModelRunner(
+            model, self.cache, batched_decode=batched_decode, native=self.native
+        )
         self.requests: dict[str, Request] = {}
         self._ended: list[Request] = []  # finished outside a step (abort), reported next step
         self._rng = random.Random(seed)
@@ -273,3 +298,16 @@ class Engine:
 
     def _seed(self) -> int:
         return self._rng.getrandbits(63)
+
+
+def _native_forward(model: torch.nn.Module, forward: str) -> NativeCausalLM | None:
+    if forward not in ("auto", "hf", "native"):
+        raise ValueError(f"forward must be 'auto', 'hf' or 'native', got {forward!r}")
+    if forward == "hf":
+        return None
+    native = build_native(model)
+    if native is None and forward == "native":
+        raise ValueError(
+            f"the engine has no own forward for this model: {native_unsupported(model)}"
+        )
+    return native

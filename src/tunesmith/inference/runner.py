@@ -21,6 +21,7 @@ import torch
 
 from tunesmith.inference.attention import use_slot_attention
 from tunesmith.inference.kv_cache import SlotKVCache, StepLayout
+from tunesmith.inference.models import NativeCausalLM
 from tunesmith.inference.scheduler import Chunk
 
 BASE = "__base__"
@@ -39,8 +40,17 @@ class ChunkLogits:
 class ModelRunner:
     """Runs a Hugging Face causal LM (or a `PeftModel` of LoRA adapters) over slot cache."""
 
-    def __init__(self, model: torch.nn.Module, cache: SlotKVCache, batched_decode: bool = True):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        cache: SlotKVCache,
+        batched_decode: bool = True,
+        native: NativeCausalLM | None = None,
+    ):
         self.model, self.cache, self.batched_decode = model, cache, batched_decode
+        self.native = native
+        """the engine's own forward over the model's weights (None: the HF forward)"""
+        self._device = next(model.parameters()).device
         self.adapters: tuple[str, ...] = tuple(getattr(model, "peft_config", None) or {})
         self.default_adapter: str | None = _active_adapter(model) if self.adapters else None
         """what `model(...)` runs: the PeftModel's active adapter (None: a plain model)"""
@@ -60,7 +70,7 @@ class ModelRunner:
 
     @torch.inference_mode()
     def _forward(self, chunks: list[Chunk], adapter: str | None) -> list[ChunkLogits]:
-        device = next(self.model.parameters()).device
+        device = self._device
         layout = StepLayout.build(
             [c.request.slot for c in chunks],
             [c.request.num_computed for c in chunks],
@@ -77,6 +87,16 @@ class ModelRunner:
         self.cache.layout = layout
         try:
             self.forward_passes += 1
+            if self.native is not None:
+                logits = self.native.forward(
+                    torch.tensor(ids, dtype=torch.long, device=device),
+                    layout.token_positions,
+                    layout,
+                    self.cache,
+                    torch.tensor(keep, device=device),
+                    self.batched_decode,
+                )
+                return _split_logits(chunks, keeps, logits)
             with use_slot_attention(self.model), _adapter(self.model, adapter):
                 out = self.model(
                     input_ids=torch.tensor(ids, dtype=torch.long, device=device).view(-1, 1),
