@@ -72,6 +72,8 @@ class NativeCausalLM:
         self.lm_head = hf_model.get_output_embeddings().weight.detach()
         self.buckets: tuple[int, ...] = ()
         """token counts the compiled functions were warmed for (empty: eager)"""
+        self.compiled_steps = 0
+        """forward passes that ran the compiled functions"""
 
     def pad_to(self, num_tokens: int) -> int:
         """The bucket a step of `num_tokens` rows runs padded to (itself when none fits)."""
@@ -91,6 +93,7 @@ class NativeCausalLM:
         n = input_ids.numel()
         padded = self.pad_to(n)
         self.functions.use_compiled = padded in self.buckets
+        self.compiled_steps += self.functions.use_compiled
         if padded > n:
             input_ids = F.pad(input_ids, (0, padded - n))
             positions = F.pad(positions, (0, padded - n))
