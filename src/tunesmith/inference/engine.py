@@ -35,6 +35,7 @@ from tunesmith.inference.models import (
     native_unsupported,
 )
 from tunesmith.inference.params import InvalidRequestError, SamplingParams
+from tunesmith.inference.prefix_cache import PrefixCache
 from tunesmith.inference.request import Request, RequestOutput
 from tunesmith.inference.runner import BASE, ModelRunner
 from tunesmith.inference.sampling import sample, token_logprobs
@@ -55,6 +56,9 @@ class Engine:
     compile_buckets: with the engine's own forward, `torch.compile` its layers for steps of
     up to these many token rows (decode batch sizes), warmed here; `startup_compile_s` says
     how long that took. Empty (default): eager.
+    prefix_caching: keep the keys/values of prompt blocks (`prefix_block_size` tokens) after
+    their request and load them for later prompts with the same prefix
+    (`inference.prefix_cache`), up to `prefix_cache_blocks` blocks, LRU.
 
     Which weights a request runs (its `adapter`):
 
@@ -76,6 +80,9 @@ class Engine:
         seed: int = 0,
         forward: str = "auto",
         compile_buckets: Sequence[int] = (),
+        prefix_caching: bool = False,
+        prefix_block_size: int = 16,
+        prefix_cache_blocks: int = 4096,
     ):
         model.eval()
         config = model.config
@@ -85,7 +92,14 @@ class Engine:
         self.max_model_len = min(max_model_len or limit, limit)
         self.vocab_size = config.vocab_size
         self.cache = SlotKVCache(config.num_hidden_layers, max_batch, self.max_model_len)
-        self.scheduler = Scheduler(self.cache, max(token_budget, max_batch))
+        self.prefix_cache = (
+            PrefixCache(self.cache, prefix_block_size, prefix_cache_blocks)
+            if prefix_caching
+            else None
+        )
+        self.scheduler = Scheduler(self.cache, max(token_budget, max_batch), self.prefix_cache)
+        self.prefill_tokens_computed = 0
+        """prompt tokens run through the model (prefix-cache hits excluded)"""
         self.native = _native_forward(model, forward)
         self.startup_compile_s = 0.0
         if compile_buckets:
@@ -227,7 +241,13 @@ class Engine:
                 req, completes = chunk.request, chunk.completes_prompt
                 if logits.prompt is not None:
                     self._score_prompt(req, logits.prompt, logits.first_scored)
+                if req.in_prefill:
+                    self.prefill_tokens_computed += min(
+                        chunk.num_tokens, len(req.prompt_token_ids) - req.num_computed
+                    )
                 req.num_computed += chunk.num_tokens
+                if self.prefix_cache is not None and ran_prompt_tokens(req, chunk):
+                    self.prefix_cache.store(req)
                 if logits.last is not None:
                     to_sample.append((chunk, logits.last))
                 elif completes:  # max_tokens reached (e.g. 0: scoring only)
@@ -311,3 +331,8 @@ def _native_forward(model: torch.nn.Module, forward: str) -> NativeCausalLM | No
             f"the engine has no own forward for this model: {native_unsupported(model)}"
         )
     return native
+
+
+def ran_prompt_tokens(req: Request, chunk: Chunk) -> bool:
+    """This step's chunk ran prompt tokens (so new prompt blocks may be complete)."""
+    return req.num_computed - chunk.num_tokens < len(req.prompt_token_ids)

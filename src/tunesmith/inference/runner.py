@@ -88,6 +88,7 @@ class ModelRunner:
         try:
             self.forward_passes += 1
             if self.native is not None:
+                _run_pre_hooks(self.model)
                 logits = self.native.forward(
                     torch.tensor(ids, dtype=torch.long, device=device),
                     layout.token_positions,
@@ -110,6 +111,14 @@ class ModelRunner:
         finally:
             self.cache.layout = None
         return _split_logits(chunks, keeps, out.logits.reshape(-1, out.logits.shape[-1]))
+
+
+def _run_pre_hooks(model: torch.nn.Module) -> None:
+    """Forward pre-hooks registered on the HF model (instrumentation, fault injection) run
+    before each of the engine's own forward passes too, as they would before `model(...)`
+    (called with no positional inputs: the token rows are not the HF model's inputs)."""
+    for hook in list(model._forward_pre_hooks.values()):
+        hook(model, ())
 
 
 def _active_adapter(model: torch.nn.Module) -> str:
