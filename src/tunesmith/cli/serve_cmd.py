@@ -139,7 +139,11 @@ def _load(
         max_model_len=args.max_model_len,
         token_budget=args.token_budget,
         seed=getattr(args, "seed", None) or 0,
+        compile_buckets=getattr(args, "compile_buckets", None) or (),
+        prefix_caching=getattr(args, "prefix_caching", False),
     )
+    if engine.startup_compile_s:
+        print(f"engine: compiled in {engine.startup_compile_s:.1f} s", file=sys.stderr)
     return engine, tok, names
 
 
@@ -173,6 +177,11 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-model-len", type=int, help="prompt + output tokens per sequence")
     p.add_argument("--token-budget", type=int, default=512, help="tokens per forward pass")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.add_argument(
+        "--compile-buckets", type=int, nargs="+", metavar="N",
+        help="torch.compile the engine's forward for steps of up to N token rows (warmed at start)",
+    )  # fmt: skip
+    p.add_argument("--prefix-caching", action="store_true", help="reuse cached prompt prefixes")
 
 
 def _sampling_args(p: argparse.ArgumentParser, max_tokens: int) -> None:

@@ -59,7 +59,7 @@ class ModelRunner:
 
     def execute(self, chunks: list[Chunk]) -> list[ChunkLogits]:
         """Forward the chunks' tokens; write their keys/values; return logits per chunk."""
-        if not self.adapters:
+        if not self.adapters or self.native is not None:  # the own forward batches adapters
             return self._forward(chunks, None)
         results: dict[int, ChunkLogits] = {}
         for name in dict.fromkeys(c.request.adapter for c in chunks):
@@ -88,6 +88,11 @@ class ModelRunner:
         try:
             self.forward_passes += 1
             if self.native is not None:
+                rows = None
+                if self.native.adapters is not None:
+                    rows = self.native.adapters.rows(
+                        [a for c in chunks for a in [c.request.adapter] * c.num_tokens], device
+                    )
                 _run_pre_hooks(self.model)
                 logits = self.native.forward(
                     torch.tensor(ids, dtype=torch.long, device=device),
@@ -96,6 +101,7 @@ class ModelRunner:
                     self.cache,
                     torch.tensor(keep, device=device),
                     self.batched_decode,
+                    rows,
                 )
                 return _split_logits(chunks, keeps, logits)
             with use_slot_attention(self.model), _adapter(self.model, adapter):

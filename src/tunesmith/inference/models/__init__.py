@@ -14,7 +14,7 @@ import logging
 
 import torch
 
-from tunesmith.inference.models import deepseek_v3, dense
+from tunesmith.inference.models import deepseek_v3, dense, lora
 from tunesmith.inference.models.base import NativeCausalLM
 from tunesmith.inference.models.compiled import compile_native
 from tunesmith.inference.models.deepseek_v3 import kv_bytes_per_token
@@ -32,17 +32,23 @@ def native_unsupported(model: torch.nn.Module) -> str | None:
     if family not in _FAMILIES:
         return f"architecture '{family}' has no engine forward ({', '.join(_FAMILIES)} do)"
     if hasattr(model, "peft_config"):
-        return "LoRA adapters (a PeftModel) run on the HF forward"
+        why = lora.unsupported(model)
+        if why is not None:
+            return f"{why}: the adapters run on the HF forward"
     return _FAMILIES[family].unsupported(config)
 
 
 def build_native(model: torch.nn.Module) -> NativeCausalLM | None:
-    """The engine's own forward over `model`'s weights, or None (logged) when it has none."""
+    """The engine's own forward over `model`'s weights (a PeftModel's LoRA adapters batched
+    per row, see `lora`), or None (logged) when it has none."""
     why = native_unsupported(model)
     if why is not None:
         log.info("engine: Hugging Face forward (%s)", why)
         return None
-    return _FAMILIES[model.config.model_type].build(model)
+    build = _FAMILIES[model.config.model_type].build
+    if hasattr(model, "peft_config"):
+        return build(model.get_base_model(), lora.LoraSet(model))
+    return build(model)
 
 
 __all__ = [

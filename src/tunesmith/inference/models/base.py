@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from tunesmith.inference.attention import slot_attention
 from tunesmith.inference.kv_cache import SlotKVCache, StepLayout
 from tunesmith.inference.models.layers import rms_norm
+from tunesmith.inference.models.lora import Lora, LoraSet
 
 
 class Layer(Protocol):
@@ -60,9 +61,12 @@ class NativeCausalLM:
         layers: list[Layer],
         functions: Functions,
         family: str,
+        adapters: LoraSet | None = None,
     ):
         inner = hf_model.model
         self.family = family
+        self.adapters = adapters
+        """the PeftModel's adapters, batched per row (None: a plain model)"""
         self.layers = layers
         self.functions = functions
         self.embed = inner.embed_tokens.weight.detach()
@@ -88,8 +92,12 @@ class NativeCausalLM:
         cache: SlotKVCache,
         keep: torch.Tensor,
         batched_decode: bool = True,
+        rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Token rows `[T]` at `positions` `[T]` -> logits `[kept rows, vocab]`."""
+        """Token rows `[T]` at `positions` `[T]` -> logits `[kept rows, vocab]`; `rows` `[T]`:
+        each row's adapter index (`LoraSet.rows`), needed when the model has adapters."""
+        if (rows is None) != (self.adapters is None):
+            raise ValueError("adapter rows are needed exactly when the model has adapters")
         n = input_ids.numel()
         padded = self.pad_to(n)
         self.functions.use_compiled = padded in self.buckets
@@ -97,15 +105,16 @@ class NativeCausalLM:
         if padded > n:
             input_ids = F.pad(input_ids, (0, padded - n))
             positions = F.pad(positions, (0, padded - n))
+            rows = None if rows is None else F.pad(rows, (0, padded - n))
         x = F.embedding(input_ids, self.embed)
         cos, sin = self.rotary(x[None], positions[None])
         cos, sin = cos[0], sin[0]
         for i, layer in enumerate(self.layers):
-            q, k, v = layer.pre(x, cos, sin)
+            q, k, v = layer.pre(x, cos, sin, rows)
             attn = attend(layer, i, q[:n], k[:n], v[:n], layout, cache, batched_decode)
             if padded > n:
                 attn = F.pad(attn, (0, 0, 0, 0, 0, padded - n))
-            x = layer.post(x, attn)
+            x = layer.post(x, attn, rows)
         x = x[:n][keep]
         return F.linear(rms_norm(x, self.norm, self.norm_eps), self.lm_head)
 
@@ -135,3 +144,16 @@ def attend(
         batched_decode=batched_decode,
     )
     return out[:, 0]
+
+
+def lora_stacks(adapters: LoraSet | None, **linears: tuple[torch.nn.Module, ...]) -> dict:
+    """{name: (A, B)} of the (fused) linears some adapter targets (empty: none)."""
+    if adapters is None:
+        return {}
+    stacks = {name: adapters.stack(*mods) for name, mods in linears.items()}
+    return {name: st for name, st in stacks.items() if st is not None}
+
+
+def with_rows(stacks: dict, rows: torch.Tensor | None) -> Lora | None:
+    """A layer's LoRA stacks with this step's per-row adapter index (None: no LoRA)."""
+    return {**stacks, "idx": rows} if stacks and rows is not None else None

@@ -52,8 +52,9 @@ def _warm(native: NativeCausalLM) -> None:
         ids = torch.zeros(n, dtype=torch.long, device=device)
         x = torch.nn.functional.embedding(ids, native.embed)
         cos, sin = native.rotary(x[None], ids[None])
+        rows = None if native.adapters is None else ids
         for layer in kinds.values():
-            q, _, v = layer.pre(x, cos[0], sin[0])
+            q, _, v = layer.pre(x, cos[0], sin[0], rows)
             width = layer.value_width or v.shape[-1]
             attn = torch.zeros(*q.shape[:2], width, dtype=dtype, device=device)
-            layer.post(x, attn)
+            layer.post(x, attn, rows)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from tunesmith.inference.models.base import Functions, NativeCausalLM
+from tunesmith.inference.models.base import Functions, NativeCausalLM, lora_stacks, with_rows
 from tunesmith.inference.models.layers import (
     activation,
     cat_weights,
@@ -34,6 +34,7 @@ from tunesmith.inference.models.layers import (
     rope,
     rope_interleaved,
 )
+from tunesmith.inference.models.lora import Lora, LoraSet, base_linear, lora_linear
 
 FAMILIES = ("deepseek_v3",)
 DENSE_EXPERTS_MAX = 16
@@ -53,48 +54,56 @@ def mla_pre(
     w_uk: torch.Tensor,
     dims: tuple[int, int, int, int, int],
     interleave: bool,
+    lora: Lora | None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """-> query `[T, H, r + rope]`, latent key `[T, 1, r + rope]`, empty value `[T, 1, 0]`."""
+    """-> query `[T, H, r + rope]`, latent key `[T, 1, r + rope]`, empty value `[T, 1, 0]`.
+    `w_uk` `[H, nope, r]`, or `[N + 1, H, nope, r]` per adapter (LoRA on kv_b_proj)."""
     heads, nope, rope_dim, rank, q_width = dims
     t = x.shape[0]
-    a = F.linear(rms_norm(x, norm, eps), a_proj, a_bias)
+    a = lora_linear(rms_norm(x, norm, eps), a_proj, a_bias, lora, "a")
     q, c_kv, k_rot = a.split([q_width, rank, rope_dim], dim=-1)
     if q_b is not None:
-        q = F.linear(rms_norm(q, q_norm, eps), q_b)
+        q = lora_linear(rms_norm(q, q_norm, eps), q_b, None, lora, "q_b")
     q_nope, q_rot = q.reshape(t, heads, nope + rope_dim).split([nope, rope_dim], dim=-1)
     k_rot = k_rot.reshape(t, 1, rope_dim)
     turn = rope_interleaved if interleave else rope
     q_rot, k_rot = turn(q_rot, cos, sin), turn(k_rot, cos, sin)
-    q_lat = torch.einsum("thn,hnr->thr", q_nope, w_uk)
+    if w_uk.dim() == 4:
+        q_lat = torch.einsum("thn,thnr->thr", q_nope, w_uk[lora["idx"]])
+    else:
+        q_lat = torch.einsum("thn,hnr->thr", q_nope, w_uk)
     c_kv = rms_norm(c_kv, kv_norm, eps)
     key = torch.cat([c_kv[:, None], k_rot], dim=-1)
     return torch.cat([q_lat, q_rot], dim=-1), key, key.new_empty(t, 1, 0)
 
 
 def mla_out(
-    x: torch.Tensor, attn: torch.Tensor, w_uv: torch.Tensor, o: torch.Tensor, o_bias
-) -> torch.Tensor:
+    x: torch.Tensor, attn: torch.Tensor, w_uv: torch.Tensor, o: torch.Tensor, o_bias, lora
+) -> torch.Tensor:  # fmt: skip
     """Residual + o_proj of the latent attention output `[T, H, r]` up-projected per head."""
-    out = torch.einsum("thr,hvr->thv", attn, w_uv)
-    return x + F.linear(out.reshape(x.shape[0], -1), o, o_bias)
+    if w_uv.dim() == 4:
+        out = torch.einsum("thr,thvr->thv", attn, w_uv[lora["idx"]])
+    else:
+        out = torch.einsum("thr,hvr->thv", attn, w_uv)
+    return x + lora_linear(out.reshape(x.shape[0], -1), o, o_bias, lora, "o")
 
 
 def mla_post_dense(
-    x, attn, w_uv, o, o_bias, norm, eps, gate_up, down, act
+    x, attn, w_uv, o, o_bias, norm, eps, lora, gate_up, down, act
 ) -> torch.Tensor:  # fmt: skip
-    x = mla_out(x, attn, w_uv, o, o_bias)
-    return x + fused_mlp(rms_norm(x, norm, eps), gate_up, down, act)
+    x = mla_out(x, attn, w_uv, o, o_bias, lora)
+    return x + fused_mlp(rms_norm(x, norm, eps), gate_up, down, act, lora)
 
 
 def mla_post_moe(
-    x, attn, w_uv, o, o_bias, norm, eps, shared_gate_up, shared_down, act,
+    x, attn, w_uv, o, o_bias, norm, eps, lora, shared_gate_up, shared_down, act,
     router, router_bias, experts_gate_up, experts_down, routing,
 ) -> torch.Tensor:  # fmt: skip
-    x = mla_out(x, attn, w_uv, o, o_bias)
+    x = mla_out(x, attn, w_uv, o, o_bias, lora)
     h = rms_norm(x, norm, eps)
     weights = route(h, router, router_bias, *routing)
     routed = experts(h, weights, experts_gate_up, experts_down, act)
-    return x + routed + fused_mlp(h, shared_gate_up, shared_down, act)
+    return x + routed + fused_mlp(h, shared_gate_up, shared_down, act, lora, "shared_")
 
 
 def route(
@@ -142,9 +151,29 @@ def experts(
 
 
 class MLALayer:
-    def __init__(self, hf_layer: torch.nn.Module, config: object, functions: Functions):
+    def __init__(
+        self,
+        hf_layer: torch.nn.Module,
+        config: object,
+        functions: Functions,
+        adapters: LoraSet | None = None,
+    ):
         attn, mlp = hf_layer.self_attn, hf_layer.mlp
         self.fns = functions
+        first = attn.q_a_proj if attn.q_a_proj is not None else attn.q_proj
+        moe = hasattr(mlp, "experts")
+        dense_mlp = mlp.shared_experts if moe else mlp
+        prefix = "shared_" if moe else ""
+        self.lora = lora_stacks(
+            adapters,
+            a=(first, attn.kv_a_proj_with_mqa),
+            q_b=(attn.q_b_proj,) if attn.q_b_proj is not None else (),
+            o=(attn.o_proj,),
+            **{
+                prefix + "gate_up": (dense_mlp.gate_proj, dense_mlp.up_proj),
+                prefix + "down": (dense_mlp.down_proj,),
+            },
+        )
         heads, nope = config.num_attention_heads, config.qk_nope_head_dim
         rank, rope_dim, v = config.kv_lora_rank, config.qk_rope_head_dim, config.v_head_dim
         self.value_width = rank
@@ -154,23 +183,25 @@ class MLALayer:
         self.norm1 = hf_layer.input_layernorm.weight.detach()
         self.eps = float(hf_layer.input_layernorm.variance_epsilon)
         self.norm2 = hf_layer.post_attention_layernorm.weight.detach()
-        first = attn.q_a_proj if attn.q_a_proj is not None else attn.q_proj
         self.a_proj, self.a_bias = cat_weights(first, attn.kv_a_proj_with_mqa)
         self.q_norm = attn.q_a_layernorm.weight.detach() if attn.q_a_layernorm is not None else None
-        self.q_b = attn.q_b_proj.weight.detach() if attn.q_b_proj is not None else None
+        self.q_b = cat_weights(attn.q_b_proj)[0] if attn.q_b_proj is not None else None
         self.kv_norm = attn.kv_a_layernorm.weight.detach()
-        kv_b = attn.kv_b_proj.weight.detach().view(heads, nope + v, rank)
-        self.w_uk, self.w_uv = kv_b[:, :nope].contiguous(), kv_b[:, nope:].contiguous()
-        self.dims = (heads, nope, rope_dim, rank, first.weight.shape[0])
-        self.o = attn.o_proj.weight.detach()
-        self.o_bias = None if attn.o_proj.bias is None else attn.o_proj.bias.detach()
-        self.moe = hasattr(mlp, "experts")
+        if adapters is not None and hasattr(attn.kv_b_proj, "lora_A"):
+            kv_b = adapters.merged(attn.kv_b_proj).view(-1, heads, nope + v, rank)
+        else:
+            kv_b = cat_weights(attn.kv_b_proj)[0].view(heads, nope + v, rank)
+        self.w_uk = kv_b[..., :nope, :].contiguous()
+        self.w_uv = kv_b[..., nope:, :].contiguous()
+        self.dims = (heads, nope, rope_dim, rank, base_linear(first).weight.shape[0])
+        self.o, self.o_bias = cat_weights(attn.o_proj)
+        self.moe = moe
         if self.moe:
             gate = mlp.gate
             self.shared_gate_up, _ = cat_weights(
                 mlp.shared_experts.gate_proj, mlp.shared_experts.up_proj
             )
-            self.shared_down = mlp.shared_experts.down_proj.weight.detach()
+            self.shared_down = cat_weights(mlp.shared_experts.down_proj)[0]
             self.router = gate.weight.detach()
             self.router_bias = gate.e_score_correction_bias.detach().float()
             self.routing = (
@@ -181,16 +212,19 @@ class MLALayer:
             self.experts_down = mlp.experts.down_proj.detach()
         else:
             self.gate_up, _ = cat_weights(mlp.gate_proj, mlp.up_proj)
-            self.down = mlp.down_proj.weight.detach()
+            self.down = cat_weights(mlp.down_proj)[0]
+        if self.w_uk.dim() == 4:
+            self.lora["kv_b"] = ()  # rows are needed for the per-adapter W_UK / W_UV
 
-    def pre(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tuple:
+    def pre(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rows) -> tuple:  # noqa: ANN001
         return self.fns["mla_pre"](
             x, cos, sin, self.norm1, self.eps, self.a_proj, self.a_bias, self.q_norm, self.q_b,
-            self.kv_norm, self.w_uk, self.dims, self.interleave,
+            self.kv_norm, self.w_uk, self.dims, self.interleave, with_rows(self.lora, rows),
         )  # fmt: skip
 
-    def post(self, x: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
-        head = (x, attn, self.w_uv, self.o, self.o_bias, self.norm2, self.eps)
+    def post(self, x: torch.Tensor, attn: torch.Tensor, rows) -> torch.Tensor:  # noqa: ANN001
+        lora = with_rows(self.lora, rows)
+        head = (x, attn, self.w_uv, self.o, self.o_bias, self.norm2, self.eps, lora)
         if not self.moe:
             return self.fns["mla_post_dense"](*head, self.gate_up, self.down, self.act)
         return self.fns["mla_post_moe"](
@@ -208,11 +242,11 @@ def unsupported(config: object) -> str | None:
     return None
 
 
-def build(hf_model: torch.nn.Module) -> NativeCausalLM:
+def build(hf_model: torch.nn.Module, adapters: LoraSet | None = None) -> NativeCausalLM:
     functions = Functions(dict(FUNCTIONS))
     config = hf_model.config
-    layers = [MLALayer(layer, config, functions) for layer in hf_model.model.layers]
-    return NativeCausalLM(hf_model, layers, functions, config.model_type)
+    layers = [MLALayer(lyr, config, functions, adapters) for lyr in hf_model.model.layers]
+    return NativeCausalLM(hf_model, layers, functions, config.model_type, adapters)
 
 
 def kv_bytes_per_token(config: object, dtype_bytes: int = 2) -> dict[str, int]:

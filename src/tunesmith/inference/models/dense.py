@@ -7,10 +7,10 @@ the slot cache (grouped-query), output projection, RMSNorm, fused gate+up SwiGLU
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from tunesmith.inference.models.base import Functions, NativeCausalLM
+from tunesmith.inference.models.base import Functions, NativeCausalLM, lora_stacks, with_rows
 from tunesmith.inference.models.layers import cat_weights, fused_mlp, rms_norm, rope
+from tunesmith.inference.models.lora import Lora, LoraSet, base_linear, lora_linear
 
 FAMILIES = ("llama", "qwen2")
 
@@ -26,9 +26,10 @@ def dense_pre(
     heads: int,
     kv_heads: int,
     head_dim: int,
+    lora: Lora | None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     t = x.shape[0]
-    out = F.linear(rms_norm(x, norm, eps), qkv, qkv_bias)
+    out = lora_linear(rms_norm(x, norm, eps), qkv, qkv_bias, lora, "qkv")
     q, k, v = out.split([heads * head_dim, kv_heads * head_dim, kv_heads * head_dim], dim=-1)
     q = rope(q.view(t, heads, head_dim), cos, sin)
     k = rope(k.view(t, kv_heads, head_dim), cos, sin)
@@ -45,17 +46,31 @@ def dense_post(
     gate_up: torch.Tensor,
     down: torch.Tensor,
     act: str,
+    lora: Lora | None,
 ) -> torch.Tensor:
-    x = x + F.linear(attn.reshape(x.shape[0], -1), o, o_bias)
-    return x + fused_mlp(rms_norm(x, norm, eps), gate_up, down, act)
+    x = x + lora_linear(attn.reshape(x.shape[0], -1), o, o_bias, lora, "o")
+    return x + fused_mlp(rms_norm(x, norm, eps), gate_up, down, act, lora)
 
 
 class DenseLayer:
     value_width = 0
 
-    def __init__(self, hf_layer: torch.nn.Module, config: object, functions: Functions):
+    def __init__(
+        self,
+        hf_layer: torch.nn.Module,
+        config: object,
+        functions: Functions,
+        adapters: LoraSet | None = None,
+    ):
         attn, mlp = hf_layer.self_attn, hf_layer.mlp
-        if getattr(mlp.gate_proj, "bias", None) is not None:
+        self.lora = lora_stacks(
+            adapters,
+            qkv=(attn.q_proj, attn.k_proj, attn.v_proj),
+            o=(attn.o_proj,),
+            gate_up=(mlp.gate_proj, mlp.up_proj),
+            down=(mlp.down_proj,),
+        )
+        if getattr(base_linear(mlp.gate_proj), "bias", None) is not None:
             raise ValueError("MLP biases are not supported by the engine's own forward")
         self.fns = functions
         self.heads = config.num_attention_heads
@@ -68,21 +83,21 @@ class DenseLayer:
         self.norm2 = hf_layer.post_attention_layernorm.weight.detach()
         self.eps2 = float(hf_layer.post_attention_layernorm.variance_epsilon)
         self.qkv, self.qkv_bias = cat_weights(attn.q_proj, attn.k_proj, attn.v_proj)
-        self.o = attn.o_proj.weight.detach()
-        self.o_bias = None if attn.o_proj.bias is None else attn.o_proj.bias.detach()
+        self.o, self.o_bias = cat_weights(attn.o_proj)
         self.gate_up, _ = cat_weights(mlp.gate_proj, mlp.up_proj)
-        self.down = mlp.down_proj.weight.detach()
+        self.down, _ = cat_weights(mlp.down_proj)
 
-    def pre(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tuple:
+    def pre(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rows) -> tuple:  # noqa: ANN001
         return self.fns["dense_pre"](
             x, cos, sin, self.norm1, self.eps1, self.qkv, self.qkv_bias,
-            self.heads, self.kv_heads, self.head_dim,
+            self.heads, self.kv_heads, self.head_dim, with_rows(self.lora, rows),
         )  # fmt: skip
 
-    def post(self, x: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
+    def post(self, x: torch.Tensor, attn: torch.Tensor, rows) -> torch.Tensor:  # noqa: ANN001
         return self.fns["dense_post"](
-            x, attn, self.o, self.o_bias, self.norm2, self.eps2, self.gate_up, self.down, self.act
-        )
+            x, attn, self.o, self.o_bias, self.norm2, self.eps2, self.gate_up, self.down,
+            self.act, with_rows(self.lora, rows),
+        )  # fmt: skip
 
 
 FUNCTIONS = {"dense_pre": dense_pre, "dense_post": dense_post}
@@ -97,8 +112,8 @@ def unsupported(config: object) -> str | None:
     return None
 
 
-def build(hf_model: torch.nn.Module) -> NativeCausalLM:
+def build(hf_model: torch.nn.Module, adapters: LoraSet | None = None) -> NativeCausalLM:
     functions = Functions(dict(FUNCTIONS))
     config = hf_model.config
-    layers = [DenseLayer(layer, config, functions) for layer in hf_model.model.layers]
-    return NativeCausalLM(hf_model, layers, functions, config.model_type)
+    layers = [DenseLayer(lyr, config, functions, adapters) for lyr in hf_model.model.layers]
+    return NativeCausalLM(hf_model, layers, functions, config.model_type, adapters)

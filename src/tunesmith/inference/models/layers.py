@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from tunesmith.inference.models.lora import Lora, base_linear, lora_linear
+
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """Hugging Face's Llama/Qwen2/DeepSeek RMSNorm: normalise in fp32, scale in x's dtype."""
@@ -40,10 +42,18 @@ def rope_interleaved(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> t
     return torch.cat([x1 * c - x2 * s, x2 * c + x1 * s], dim=-1)
 
 
-def fused_mlp(x: torch.Tensor, gate_up: torch.Tensor, down: torch.Tensor, act: str) -> torch.Tensor:
-    """SwiGLU-style MLP with the gate and up projections fused into one matmul."""
-    gate, up = F.linear(x, gate_up).chunk(2, dim=-1)
-    return F.linear(activation(gate, act) * up, down)
+def fused_mlp(
+    x: torch.Tensor,
+    gate_up: torch.Tensor,
+    down: torch.Tensor,
+    act: str,
+    lora: Lora | None = None,
+    prefix: str = "",
+) -> torch.Tensor:
+    """SwiGLU-style MLP with the gate and up projections fused into one matmul (LoRA
+    stacks `{prefix}gate_up` and `{prefix}down` applied per row when given)."""
+    gate, up = lora_linear(x, gate_up, None, lora, prefix + "gate_up").chunk(2, dim=-1)
+    return lora_linear(activation(gate, act) * up, down, None, lora, prefix + "down")
 
 
 def activation(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -56,6 +66,7 @@ def activation(x: torch.Tensor, name: str) -> torch.Tensor:
 
 def cat_weights(*linears: torch.nn.Linear) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One weight (and bias) for several linears fed the same input (fused QKV, gate+up)."""
+    linears = tuple(base_linear(lin) for lin in linears)
     weight = torch.cat([lin.weight.detach() for lin in linears], dim=0)
     biases = [lin.bias for lin in linears]
     if all(b is None for b in biases):
