@@ -22,6 +22,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from tunesmith.inference.engine import Engine
@@ -66,6 +67,32 @@ class _Stream:
         else:
             self.latest = item
         self.ready.set()
+
+
+async def follow(
+    stream: _Stream, forget: Callable[[], None], abort: Callable[[], None]
+) -> AsyncIterator[RequestOutput]:
+    """Yield a stream's outputs until it finishes; raise EngineFailure on its error. At the
+    end `forget` drops the stream; leaving early (the consumer stops) also calls `abort`."""
+    finished = False
+    try:
+        while True:
+            await stream.ready.wait()
+            stream.ready.clear()
+            if stream.error is not None:
+                finished = True
+                raise EngineFailure(str(stream.error)) from stream.error
+            item, stream.latest = stream.latest, None
+            if item is None:
+                continue
+            finished = item.finished
+            yield item
+            if finished:
+                return
+    finally:
+        forget()
+        if not finished:
+            abort()
 
 
 def _deliver(items: list[tuple[str, _Stream, RequestOutput | BaseException]]) -> None:
@@ -125,25 +152,11 @@ class AsyncEngine:
         self.check_request(prompt, params, adapter)
         stream = self._streams[request_id] = _Stream(asyncio.get_running_loop())
         self._send(_Add(request_id, list(prompt), params, adapter))
-        finished = False
-        try:
-            while True:
-                await stream.ready.wait()
-                stream.ready.clear()
-                if stream.error is not None:
-                    finished = True
-                    raise EngineFailure(str(stream.error)) from stream.error
-                item, stream.latest = stream.latest, None
-                if item is None:
-                    continue
-                finished = item.finished
+        forget = lambda: self._streams.pop(request_id, None)  # noqa: E731
+        items = follow(stream, forget, lambda: self._send(_Abort(request_id)))
+        async with aclosing(items):  # closing this generator closes (aborts) `items` at once
+            async for item in items:
                 yield item
-                if finished:
-                    return
-        finally:
-            self._streams.pop(request_id, None)
-            if not finished:
-                self._send(_Abort(request_id))
 
     def abort(self, request_id: str) -> None:
         self._send(_Abort(request_id))

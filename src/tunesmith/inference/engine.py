@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import torch
 
+from tunesmith.inference.checks import RequestLimits
 from tunesmith.inference.kv_cache import SlotKVCache
 from tunesmith.inference.models import (
     NativeCausalLM,
@@ -34,10 +35,10 @@ from tunesmith.inference.models import (
     compile_native,
     native_unsupported,
 )
-from tunesmith.inference.params import InvalidRequestError, SamplingParams
+from tunesmith.inference.params import SamplingParams
 from tunesmith.inference.prefix_cache import PrefixCache
 from tunesmith.inference.request import Request, RequestOutput
-from tunesmith.inference.runner import BASE, ModelRunner
+from tunesmith.inference.runner import ModelRunner
 from tunesmith.inference.sampling import sample, token_logprobs
 from tunesmith.inference.scheduler import Chunk, Scheduler
 
@@ -112,6 +113,9 @@ class Engine:
         self.runner = ModelRunner(
             model, self.cache, batched_decode=batched_decode, native=self.native
         )
+        self.limits = RequestLimits(
+            self.vocab_size, self.max_model_len, self.runner.adapters, self.runner.default_adapter
+        )
         self.requests: dict[str, Request] = {}
         self._ended: list[Request] = []  # finished outside a step (abort), reported next step
         self._rng = random.Random(seed)
@@ -131,17 +135,7 @@ class Engine:
     def resolve_adapter(self, adapter: str | None) -> str | None:
         """The adapter a request naming `adapter` runs (see the class doc); raises
         InvalidRequestError for a name the model does not have."""
-        if adapter is None:
-            return self.default_adapter
-        if adapter == BASE:
-            return BASE if self.adapters else None
-        if adapter not in self.adapters:
-            raise InvalidRequestError(
-                f"unknown adapter '{adapter}' (loaded: {', '.join(self.adapters) or 'none'})",
-                param="model",
-                code="model_not_found",
-            )
-        return adapter
+        return self.limits.resolve_adapter(adapter)
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -149,34 +143,7 @@ class Engine:
         self, prompt_token_ids: Sequence[int], params: SamplingParams, adapter: str | None = None
     ) -> int:
         """Validate a request without queueing it; returns its resolved max_tokens."""
-        n = len(prompt_token_ids)
-        if n == 0:
-            raise InvalidRequestError("the prompt is empty", param="prompt")
-        bad = [t for t in prompt_token_ids if not 0 <= t < self.vocab_size]
-        if bad:
-            raise InvalidRequestError(
-                f"token id {bad[0]} is outside the vocabulary [0, {self.vocab_size})",
-                param="prompt",
-            )
-        bad = [t for t in params.logit_bias if t >= self.vocab_size]
-        if bad:
-            raise InvalidRequestError(
-                f"'logit_bias' token id {bad[0]} is outside the vocabulary [0, {self.vocab_size})",
-                param="logit_bias",
-            )
-        self.resolve_adapter(adapter)
-        wanted = params.max_tokens if params.max_tokens is not None else 0
-        if n + wanted > self.max_model_len or n >= self.max_model_len and params.max_tokens != 0:
-            raise InvalidRequestError(
-                f"This model's maximum context length is {self.max_model_len} tokens. "
-                f"However, you requested {n + wanted} tokens ({n} in the prompt, {wanted} in "
-                "the completion). Please reduce the length of the prompt or completion.",
-                param="max_tokens" if n < self.max_model_len else "prompt",
-                code="context_length_exceeded",
-            )
-        if params.max_tokens is None:
-            return self.max_model_len - n
-        return params.max_tokens
+        return self.limits.check_request(prompt_token_ids, params, adapter)
 
     def add_request(
         self,

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 import torch
 
 from tunesmith.inference.attention import use_slot_attention
+from tunesmith.inference.checks import BASE
 from tunesmith.inference.kv_cache import SlotKVCache, StepLayout
 from tunesmith.inference.models import NativeCausalLM
 from tunesmith.inference.scheduler import Chunk
-
-BASE = "__base__"
 
 
 @dataclass

@@ -14,7 +14,16 @@ from tunesmith.models.load import load_model_and_tokenizer
 
 GREEDY = SamplingParams(max_tokens=5, temperature=0.0)
 TARGETS = {
-    "tiny-qwen2": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "tiny-qwen2": [
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+        "lm_head",
+    ],
     # every MLA projection (kv_b_proj absorbed per adapter). MLP names would make peft
     # target the experts' parameters too, which run on the HF forward (test below)
     "tiny-deepseek-v3": ["q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj"],

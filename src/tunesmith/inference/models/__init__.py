@@ -46,9 +46,15 @@ def build_native(model: torch.nn.Module) -> NativeCausalLM | None:
         log.info("engine: Hugging Face forward (%s)", why)
         return None
     build = _FAMILIES[model.config.model_type].build
-    if hasattr(model, "peft_config"):
-        return build(model.get_base_model(), lora.LoraSet(model))
-    return build(model)
+    if not hasattr(model, "peft_config"):
+        return build(model)
+    adapters = lora.LoraSet(model)
+    native = build(model.get_base_model(), adapters)
+    missing = adapters.missing()
+    if missing:
+        log.info("engine: Hugging Face forward (LoRA on %s not in the own forward)", missing[0])
+        return None
+    return native
 
 
 __all__ = [

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from tunesmith.inference.attention import slot_attention
 from tunesmith.inference.kv_cache import SlotKVCache, StepLayout
 from tunesmith.inference.models.layers import rms_norm
-from tunesmith.inference.models.lora import Lora, LoraSet
+from tunesmith.inference.models.lora import Lora, LoraSet, base_linear, lora_linear
 
 
 class Layer(Protocol):
@@ -73,7 +73,9 @@ class NativeCausalLM:
         self.rotary = inner.rotary_emb
         self.norm = inner.norm.weight.detach()
         self.norm_eps = float(inner.norm.variance_epsilon)
-        self.lm_head = hf_model.get_output_embeddings().weight.detach()
+        head = hf_model.get_output_embeddings()
+        self.lm_head = base_linear(head).weight.detach()
+        self.head_lora = lora_stacks(adapters, lm_head=(head,))
         self.buckets: tuple[int, ...] = ()
         """token counts the compiled functions were warmed for (empty: eager)"""
         self.compiled_steps = 0
@@ -115,8 +117,9 @@ class NativeCausalLM:
             if padded > n:
                 attn = F.pad(attn, (0, 0, 0, 0, 0, padded - n))
             x = layer.post(x, attn, rows)
-        x = x[:n][keep]
-        return F.linear(rms_norm(x, self.norm, self.norm_eps), self.lm_head)
+        x = rms_norm(x[:n][keep], self.norm, self.norm_eps)
+        lora = with_rows(self.head_lora, None if rows is None else rows[:n][keep])
+        return lora_linear(x, self.lm_head, None, lora, "lm_head")
 
 
 def attend(

@@ -20,7 +20,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-BASE = "__base__"
+from tunesmith.inference.checks import BASE
+
 Lora = dict[str, torch.Tensor | tuple[torch.Tensor, torch.Tensor]]
 """{"idx": [T] adapter index per row, name: (A, B) stacks of one (fused) linear}"""
 
@@ -71,11 +72,20 @@ class LoraSet:
     def __init__(self, model: torch.nn.Module):
         self.names: tuple[str, ...] = tuple(model.peft_config)
         self.index = {BASE: 0, **{n: i + 1 for i, n in enumerate(self.names)}}
+        self.wrapped = {n for n, m in model.named_modules() if hasattr(m, "lora_A")}
+        self.used: set[int] = set()
+        """ids of the modules whose LoRA the forward applies (`missing` checks them all)"""
+        self._names = {id(m): n for n, m in model.named_modules()}
+
+    def missing(self) -> list[str]:
+        """LoRA-wrapped modules the engine's forward does not apply (must be none)."""
+        return sorted(n for n in self.wrapped if n not in {self._names.get(i) for i in self.used})
 
     def rows(self, adapters: list[str | None], device: torch.device) -> torch.Tensor:
         return torch.tensor([self.index[a or BASE] for a in adapters], device=device)
 
     def _pair(self, module: torch.nn.Module, name: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+        self.used.add(id(module))
         if not hasattr(module, "lora_A") or name not in module.lora_A:
             return None
         a = module.lora_A[name].weight.detach()
