@@ -42,8 +42,15 @@ def serve(args: argparse.Namespace) -> int:
             max_model_len=args.max_model_len,
         )
         os.execvp(cmd[0], cmd)
-    engine, tok, names = _load(args)
-    from tunesmith.inference.async_engine import AsyncEngine
+    if args.engine_process:
+        from tunesmith.inference.process_engine import start_core
+
+        front, tok, names = start_core(args)
+    else:
+        engine, tok, names = _load(args)
+        from tunesmith.inference.async_engine import AsyncEngine
+
+        front = AsyncEngine(engine)
     from tunesmith.serve.app import serve as run_server
     from tunesmith.serve.state import ServerSettings, ServerState
 
@@ -53,7 +60,7 @@ def serve(args: argparse.Namespace) -> int:
         request_timeout_s=args.request_timeout or None,
         drain_seconds=args.drain_seconds,
     )
-    state = ServerState(AsyncEngine(engine), tok, names, settings)
+    state = ServerState(front, tok, names, settings)
     served = ", ".join(names)
     print(f"serving {served} on http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)
     run_server(state, args.host, args.port, log_level=server_log_level(args))
@@ -200,6 +207,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (or TUNESMITH_API_KEY)")
     p.add_argument("--max-queue", type=int, default=64, help="waiting requests before 429")
+    p.add_argument(
+        "--engine-process", action="store_true",
+        help="run the engine core in its own process (ZeroMQ); the server exits 1 if it dies",
+    )  # fmt: skip
     p.add_argument(
         "--request-timeout", type=float, default=600.0, help="seconds per request (0: none)"
     )

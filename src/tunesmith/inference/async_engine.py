@@ -208,15 +208,24 @@ class AsyncEngine:
         self._push([(out.request_id, out) for out in outputs])
 
     def _push(self, items: list[tuple[str, RequestOutput | BaseException]]) -> None:
-        """Hand items to their streams: one wake-up per event loop."""
-        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
-        for request_id, item in items:
-            stream = self._streams.get(request_id)
-            if stream is not None:
-                by_loop.setdefault(stream.loop, []).append((request_id, stream, item))
-        for loop, batch in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_deliver, batch)
-            except RuntimeError:  # the caller's event loop is closed: nobody is listening
-                for request_id, _, _ in batch:
-                    self.engine.abort(request_id)
+        push_to_streams(self._streams, items, self.engine.abort)
+
+
+def push_to_streams(
+    streams: dict[str, _Stream],
+    items: list[tuple[str, RequestOutput | BaseException]],
+    abort: Callable[[str], object],
+) -> None:
+    """Hand items to their streams: one wake-up per event loop. Requests whose event loop
+    is closed (nobody is listening) are aborted."""
+    by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+    for request_id, item in items:
+        stream = streams.get(request_id)
+        if stream is not None:
+            by_loop.setdefault(stream.loop, []).append((request_id, stream, item))
+    for loop, batch in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_deliver, batch)
+        except RuntimeError:
+            for request_id, _, _ in batch:
+                abort(request_id)

@@ -75,12 +75,20 @@ def run_core(factory: Callable[[], object], in_addr: str, out_addr: str) -> None
     pull, push = ctx.socket(zmq.PULL), ctx.socket(zmq.PUSH)
     pull.connect(in_addr)
     push.connect(out_addr)
+    try:
+        _serve(factory, pull, push)
+    finally:
+        pull.close(linger=0)
+        push.close(linger=2000)  # let the last outputs (or the failure) reach the front
+        ctx.term()
+
+
+def _serve(factory: Callable[[], object], pull: zmq.Socket, push: zmq.Socket) -> None:
     enc, dec = msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(ToCore)
     try:
         engine = factory()
     except Exception as e:
         push.send(enc.encode(Failed(f"{type(e).__name__}: {e}\n{traceback.format_exc()}")))
-        push.close(linger=2000)
         return
     push.send(
         enc.encode(

@@ -32,7 +32,7 @@ from pathlib import Path
 import msgspec
 import zmq
 
-from tunesmith.inference.async_engine import EngineFailure, _deliver, _Stream, follow
+from tunesmith.inference.async_engine import EngineFailure, _Stream, follow, push_to_streams
 from tunesmith.inference.checks import RequestLimits
 from tunesmith.inference.core import Abort, Add, Failed, FromCore, Ready, Shutdown, Step, run_core
 from tunesmith.inference.params import SamplingParams
@@ -222,20 +222,49 @@ class ProcessEngine:
         return f"the engine core process died (exit code {self.exitcode})"
 
     def _push_items(self, items: list[tuple[str, RequestOutput | BaseException]]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
-        for request_id, item in items:
-            stream = self._streams.get(request_id)
-            if stream is not None:
-                by_loop.setdefault(stream.loop, []).append((request_id, stream, item))
-        for loop, batch in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_deliver, batch)
-            except RuntimeError:  # that event loop is closed: nobody is listening
-                for request_id, _, _ in batch:
-                    self.abort(request_id)
+        push_to_streams(self._streams, items, self.abort)
 
     def _close(self) -> None:
         self._push.close(linger=0)
         self._pull.close(linger=0)
         self._ctx.term()
         self._dir.cleanup()
+
+
+def start_core(args: object) -> tuple[ProcessEngine, object, dict[str, str | None]]:
+    """`tunesmith serve --engine-process`: (front end, tokenizer, served names). The
+    tokenizer and the served names are resolved here (the model is loaded once in this
+    process to validate the flags, then dropped); the core process loads it for itself. When
+    the core dies the server process exits 1 a second later (the in-flight requests got
+    their error events first; /ready answers 503 meanwhile)."""
+    import gc
+    import os
+    import time
+    from functools import partial
+
+    from tunesmith.inference.core import build_engine
+    from tunesmith.serve.loading import load_served
+
+    model, tok, names = load_served(args.model, args.adapter, args.served_model_name)
+    del model
+    gc.collect()
+    factory = partial(
+        build_engine,
+        args.model,
+        args.adapter,
+        args.served_model_name,
+        args.threads,
+        max_batch=args.max_batch,
+        max_model_len=args.max_model_len,
+        token_budget=args.token_budget,
+        compile_buckets=args.compile_buckets or (),
+        prefix_caching=args.prefix_caching,
+    )
+
+    def stop_server(exitcode: int | None) -> None:
+        log.error("engine core died (exit code %s): the server exits 1", exitcode)
+        time.sleep(1.0)  # let the error events reach the clients
+        logging.shutdown()
+        os._exit(1)  # uvicorn would re-raise a signal on exit (130 / 143), not say "failed"
+
+    return ProcessEngine(factory, on_death=stop_server), tok, names
