@@ -119,6 +119,11 @@ def bench_serve(args: argparse.Namespace) -> int:
         rate_per_slot=args.rate,
         threads=args.threads,
         seed=args.seed,
+        engine_process=args.engine_process,
+        prefix_len=args.prefix_len,
+        prefix_prompts=args.prefix_prompts,
+        prefix_samples=args.prefix_samples,
+        compile_buckets=tuple(args.compile_buckets),
     )
     return 0
 
@@ -270,6 +275,11 @@ def add_bench_parser(bench_sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=int, default=1, help="torch threads in every arm")
     p.add_argument("--seed", type=int, default=0, help="prompt and arrival seed")
+    p.add_argument("--engine-process", action="store_true", help="serve with --engine-process")
+    p.add_argument("--compile-buckets", type=int, nargs="+", default=[], metavar="N")
+    p.add_argument("--prefix-len", type=int, default=256, help="shared prefix tokens (0: skip)")
+    p.add_argument("--prefix-prompts", type=int, default=4, help="shared-prefix prompts")
+    p.add_argument("--prefix-samples", type=int, default=8, help="samples per prompt")
     p.set_defaults(command="bench serve")
 
 
