@@ -31,6 +31,9 @@ def native_unsupported(model: torch.nn.Module) -> str | None:
     family = getattr(config, "model_type", None)
     if family not in _FAMILIES:
         return f"architecture '{family}' has no engine forward ({', '.join(_FAMILIES)} do)"
+    odd = next((p for p in model.parameters() if type(p.data) is not torch.Tensor), None)
+    if odd is not None:
+        return f"weights of type {type(odd.data).__name__} (quantized?) run on the HF forward"
     if hasattr(model, "peft_config"):
         why = lora.unsupported(model)
         if why is not None:

@@ -174,8 +174,9 @@ class MLALayer:
                 prefix + "down": (dense_mlp.down_proj,),
             },
         )
-        heads, nope = config.num_attention_heads, config.qk_nope_head_dim
-        rank, rope_dim, v = config.kv_lora_rank, config.qk_rope_head_dim, config.v_head_dim
+        nope, rope_dim, v = config.qk_nope_head_dim, config.qk_rope_head_dim, config.v_head_dim
+        rank = config.kv_lora_rank
+        heads = base_linear(attn.kv_b_proj).weight.shape[0] // (nope + v)  # pruned: fewer
         self.value_width = rank
         self.scaling = float(attn.scaling)
         self.act = config.hidden_act

@@ -73,9 +73,9 @@ class DenseLayer:
         if getattr(base_linear(mlp.gate_proj), "bias", None) is not None:
             raise ValueError("MLP biases are not supported by the engine's own forward")
         self.fns = functions
-        self.heads = config.num_attention_heads
-        self.kv_heads = config.num_key_value_heads
-        self.head_dim = attn.head_dim
+        self.head_dim = attn.head_dim  # head counts from the weights (a pruned layer has fewer)
+        self.heads = base_linear(attn.q_proj).weight.shape[0] // self.head_dim
+        self.kv_heads = base_linear(attn.k_proj).weight.shape[0] // self.head_dim
         self.scaling = float(attn.scaling)
         self.act = config.hidden_act
         self.norm1 = hf_layer.input_layernorm.weight.detach()
