@@ -93,7 +93,7 @@ def child(config_path: str, load_only: bool) -> None:
         from tunesmith.training.data import build_splits
 
         _, tok = load_model_and_tokenizer(cfg.model)
-        build_splits(cfg.data, tok, seed=0, rejects_dir=None)
+        build_splits(cfg.data, tok, seed=0)
         trainable = 0
     else:
         from tunesmith.training.loop import train

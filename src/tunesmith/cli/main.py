@@ -85,7 +85,7 @@ def data_inspect(args: argparse.Namespace) -> int:
         max_len=args.max_len,
         tokenizer=args.tokenizer,
         label_fields=args.field,
-        plot=None if args.no_plot or args.no_tokens else args.plot,
+        plot=None if args.no_tokens else args.plot,
         tokens=not args.no_tokens,
     )
     print_inspection(report, Console())
@@ -190,8 +190,9 @@ def _data_parsers(sub: argparse._SubParsersAction) -> None:
         help="label field to count (repeatable; "
         "default: label, domain, category, task, language when present)",
     )
-    p.add_argument("--plot", default="token_lengths.png", help="histogram PNG path")
-    p.add_argument("--no-plot", action="store_true", help="do not write the histogram")
+    p.add_argument(
+        "--plot", metavar="PNG", help="also write the token-length histogram here (default: none)"
+    )
     p.add_argument("--no-tokens", action="store_true", help="skip token counting")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     p.set_defaults(command="data inspect")
@@ -298,7 +299,10 @@ def main(argv: list[str] | None = None) -> int:
         with logging_session(settings):
             return COMMANDS[args.command](args)
     except TunesmithError as e:
-        print(f"error: {e}", file=sys.stderr)
+        from tunesmith.training.launch import file_rank_error
+
+        if not file_rank_error(e):  # a rank of `train --nproc`: its launcher prints it once
+            print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -20,8 +20,8 @@ from collections.abc import Callable
 import msgspec
 import zmq
 
-from tunesmith.inference.params import SamplingParams
-from tunesmith.inference.request import RequestOutput
+from tunesmith.inference.params import InvalidRequestError, SamplingParams
+from tunesmith.inference.request import Logprob, RequestMetrics, RequestOutput
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,40 @@ class Failed(msgspec.Struct, tag=True):
     message: str
 
 
+class Output(msgspec.Struct):
+    """A `RequestOutput` on the wire (its `error`, an exception, as message/param/code)."""
+
+    request_id: str
+    prompt_token_ids: list[int]
+    token_ids: list[int]
+    finish_reason: str | None
+    stop_token_id: int | None
+    logprobs: list[Logprob] | None
+    prompt_logprobs: list[Logprob | None] | None
+    adapter: str | None
+    metrics: RequestMetrics | None
+    error: tuple[str, str | None, str | None] | None
+
+    @classmethod
+    def of(cls, out: RequestOutput) -> Output:
+        e = out.error
+        return cls(
+            out.request_id, out.prompt_token_ids, out.token_ids, out.finish_reason,
+            out.stop_token_id, out.logprobs, out.prompt_logprobs, out.adapter, out.metrics,
+            None if e is None else (str(e), e.param, e.code),
+        )  # fmt: skip
+
+    def output(self) -> RequestOutput:
+        e = self.error
+        return RequestOutput(
+            self.request_id, self.prompt_token_ids, self.token_ids, self.finish_reason,
+            self.stop_token_id, self.logprobs, self.prompt_logprobs, self.adapter, self.metrics,
+            None if e is None else InvalidRequestError(e[0], param=e[1], code=e[2]),
+        )  # fmt: skip
+
+
 class Step(msgspec.Struct, tag=True):
-    outputs: list[RequestOutput]
+    outputs: list[Output]
     errors: list[tuple[str, str]]
     """(request id, message) of requests that failed in this step"""
     running: int
@@ -141,7 +173,7 @@ def _step(engine, errors: list[tuple[str, str]]) -> Step:  # noqa: ANN001
         errors = errors + failed
     cache = engine.prefix_cache
     return Step(
-        outputs=outputs,
+        outputs=[Output.of(o) for o in outputs],
         errors=errors,
         running=engine.num_running,
         waiting=engine.num_waiting,

@@ -204,9 +204,10 @@ class ProcessEngine:
         view.cache.usage = msg.kv_usage
         if view.prefix_cache is not None:
             view.prefix_cache.stats = _Rate(msg.prefix_hit_rate)
-        if self.on_step is not None and msg.outputs:
-            self.on_step(msg.outputs)
-        items = [(out.request_id, out) for out in msg.outputs]
+        outputs = [o.output() for o in msg.outputs]
+        if self.on_step is not None and outputs:
+            self.on_step(outputs)
+        items = [(out.request_id, out) for out in outputs]
         items += [(rid, EngineFailure(text)) for rid, text in msg.errors]
         self._push_items(items)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from tunesmith.models.moe import RouterAuxLoss
 from tunesmith.tokenize.collate import collate_packed, collate_padded
 from tunesmith.tokenize.packing import Sample, plan_batches
 from tunesmith.training.checkpoint import load_checkpoint, save_checkpoint
-from tunesmith.training.data import build_splits
+from tunesmith.training.data import Splits, build_splits, write_rejects
 from tunesmith.training.distill import Distiller, check_distill, describe, student_config
 from tunesmith.training.distributed import (
     Ranks,
@@ -44,11 +45,17 @@ from tunesmith.training.loss import accumulate_gradients
 from tunesmith.training.optim import build_optimizer, build_scheduler
 from tunesmith.training.output import adapter_base_dir, save_final
 from tunesmith.training.progress import TrainProgress
-from tunesmith.training.run_dir import checkpoints_dir, clear_outputs, plan_run_dir
+from tunesmith.training.run_dir import (
+    checkpoints_dir,
+    clear_outputs,
+    finished_run,
+    plan_run_dir,
+)
 from tunesmith.training.state import TrainState
 
 
-def _check(cfg: Config) -> None:
+def check_training_config(cfg: Config) -> None:
+    """Checks that need neither weights nor data (the --nproc launcher makes them too)."""
     if cfg.train.precision == "fp16" and not torch.cuda.is_available():
         raise ConfigError("train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on CPU")
     check_launch(cfg.distributed)
@@ -84,29 +91,37 @@ class BatchStream:
         return collate_padded(group, self.pad_id)
 
 
-def _start(cfg: Config) -> tuple[Path, Path | None, PartialState]:
-    """Process group, then the run dir: every rank decides alike, rank 0 writes."""
-    quiet_libraries()
-    group = PartialState(**process_group_kwargs(cfg.distributed))
-    run_dir, resume_from = plan_run_dir(cfg)
+def _open_run_dir(
+    cfg: Config, run_dir: Path, resume_from: Path | None, splits: Splits, group: PartialState
+) -> None:
+    """Once model and data checked out: rank 0 creates the run dir (cleared on a fresh start)
+    and writes config.yaml and the rejects; the other ranks wait. Nothing is written before,
+    so a run that fails its checks leaves no directory behind."""
     group.wait_for_everyone()
     if group.is_main_process:
         if resume_from is None:
             clear_outputs(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
+        write_rejects(splits, run_dir)
     group.wait_for_everyone()
-    return run_dir, resume_from, group
 
 
 def train(cfg: Config) -> Path:
     """Fine-tune as `cfg` says; return the run directory."""
-    _check(cfg)
+    check_training_config(cfg)
+    done = finished_run(cfg)
+    if done is not None:  # train.resume=auto on a run that already finished
+        if os.environ.get("RANK", "0") == "0":
+            print(done, flush=True)
+        return Path(cfg.output.dir)
     t = cfg.train
     # Each train() call configures precision afresh (a second call in one process, as from the
     # Python API or a notebook, may ask for another); the process group itself is kept.
     AcceleratorState._reset_state()
-    run_dir, resume_from, group = _start(cfg)
+    quiet_libraries()
+    group = PartialState(**process_group_kwargs(cfg.distributed))
+    run_dir, resume_from = plan_run_dir(cfg)  # every rank decides alike; nothing written yet
     set_seed(t.seed)
 
     # -- model, data, method (the base is written, when needed, only once all input checked out)
@@ -122,11 +137,10 @@ def train(cfg: Config) -> Path:
             "train.router_aux_loss_coef: this model has no MoE router (DeepSeek-V3 / V2 MoE "
             "layers have one); set it to 0"
         )
+    splits = build_splits(cfg.data, tok, seed=t.seed)
+    _open_run_dir(cfg, run_dir, resume_from, splits, group)
     accelerator = make_accelerator(cfg, run_dir)
     ranks = Ranks(accelerator, cfg.distributed.strategy)
-    splits = build_splits(
-        cfg.data, tok, seed=t.seed, rejects_dir=run_dir if ranks.is_main else None
-    )
     for name, st in splits.stats.items():
         d = st.as_dict()
         ranks.print(
