@@ -307,7 +307,14 @@ def add_bench_parser(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads in every arm")
     p.add_argument("--seed", type=int, default=0, help="prompt and arrival seed")
     p.add_argument("--engine-process", action="store_true", help="serve with --engine-process")
-    p.add_argument("--compile-buckets", type=int, nargs="+", default=[], metavar="N")
+    p.add_argument(
+        "--compile-buckets",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="N",
+        help="torch.compile the engine's forward for steps of up to N token rows",
+    )
     p.add_argument("--prefix-len", type=int, default=256, help="shared prefix tokens (0: skip)")
     p.add_argument("--prefix-prompts", type=int, default=4, help="shared-prefix prompts")
     p.add_argument("--prefix-samples", type=int, default=8, help="samples per prompt")
