@@ -1,8 +1,9 @@
 # Run: .venv/bin/python scripts/make_preference_data.py
 """Write the preference example data (examples/data/tags-preference/), seeded.
 
-The demo's task as preferences: asked "What is the tag of X?", the chosen answer recalls the
-true tag (with the demo's <think> trace), the rejected one states another tag. Training pairs
+The demo's task as preferences: asked "What is the tag of X?", the chosen answer is the true
+tag, the rejected one another tag (answers only: with the demo's <think> trace, which states
+the fact, the base already prefers the true tag; without it, in chat form, it guesses). Training pairs
 ask about the 120 training keys; validation and test about the 40 held-out keys, whose facts
 the shipped base saw only as prose. Each file shows one input format:
 
@@ -18,13 +19,9 @@ import json
 import random
 from pathlib import Path
 
-from tunesmith.demo.task import N_TRAIN_KEYS, QUESTION_TEMPLATES, TAGS, reasoning_for, tag_table
+from tunesmith.demo.task import N_TRAIN_KEYS, QUESTION_TEMPLATES, TAGS, tag_table
 
 OUT = Path(__file__).resolve().parents[1] / "examples" / "data" / "tags-preference"
-
-
-def answer(key: str, tag: str) -> str:
-    return f"<think>\n{reasoning_for(key, tag)}\n</think>\n\n{tag}"
 
 
 def pairs(keys: list[str], n: int, rng: random.Random) -> list[tuple[str, str, str]]:
@@ -35,7 +32,7 @@ def pairs(keys: list[str], n: int, rng: random.Random) -> list[tuple[str, str, s
     out = []
     for key, template in picked:
         wrong = rng.choice([t for t in TAGS if t != table[key]])
-        out.append((template.format(key=key), answer(key, table[key]), answer(key, wrong)))
+        out.append((template.format(key=key), table[key], wrong))
     return out
 
 

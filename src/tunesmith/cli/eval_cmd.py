@@ -89,7 +89,7 @@ def _count(minimum: int) -> Callable[[str], int]:
 
 METRICS_HELP = (
     "comma-separated: loss, em, f1, bleu, rouge1, rouge2, rouge_l, accuracy, macro_f1, "
-    "roc_auc (default: %(default)s)"
+    "roc_auc, pairwise_accuracy (default: %(default)s)"
 )
 REASONING_HELP = "score whole outputs, <think> block included (default: the final answer)"
 

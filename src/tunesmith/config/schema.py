@@ -258,6 +258,7 @@ EVAL_METRICS = (
     "accuracy",
     "macro_f1",
     "roc_auc",
+    "pairwise_accuracy",
 )
 
 

@@ -14,8 +14,13 @@ from tunesmith.config.schema import Config
 from tunesmith.data.preference import PreferenceData, PreferenceRecord, load_preference
 from tunesmith.data.types import Message
 from tunesmith.errors import ConfigError
-from tunesmith.training.preference.batch import collate_items, plan_items
-from tunesmith.training.preference.encode import EncodeCounts, PreferenceItem, encode_records
+from tunesmith.tokenize.preference import (
+    EncodeCounts,
+    PreferenceItem,
+    collate_items,
+    encode_records,
+    plan_items,
+)
 from tunesmith.training.state import TrainState
 
 

@@ -23,9 +23,9 @@ from typing import Any
 import torch
 
 from tunesmith.config.schema import PreferenceConfig
+from tunesmith.evaluation.pairwise import forward_logps
 from tunesmith.training.loss import Terms
 from tunesmith.training.preference import losses as L
-from tunesmith.training.preference.batch import forward_logps
 from tunesmith.training.preference.reference import Reference
 
 PAIR_KEYS = (

@@ -28,9 +28,9 @@ from safetensors.torch import save_file
 
 from tunesmith.adapters.peft_setup import ADAPTER_METHODS
 from tunesmith.errors import ConfigError
+from tunesmith.evaluation.pairwise import forward_logps
 from tunesmith.tokenize.packing import pack_bins
-from tunesmith.training.preference.batch import collate_items, forward_logps
-from tunesmith.training.preference.encode import PreferenceItem
+from tunesmith.tokenize.preference import PreferenceItem, collate_items
 from tunesmith.training.preference.losses import REFERENCE_FREE
 
 MODES = ("auto", "adapter", "cached", "copy")

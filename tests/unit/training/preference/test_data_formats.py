@@ -11,7 +11,7 @@ from tunesmith.data.preference import load_preference
 from tunesmith.errors import DataError
 from tunesmith.tokenize import load_tokenizer
 from tunesmith.tokenize.packing import IGNORE
-from tunesmith.training.preference.encode import encode_records
+from tunesmith.tokenize.preference import encode_records
 
 THINK = "<think>\nThe tag of war is single.\n</think>\n\nsingle"
 SAME = [

@@ -140,7 +140,7 @@ def _logits_and_labels(seed: int):
 
 
 def _ours_from_logits(logits, labels) -> L.SeqLogps:
-    from tunesmith.training.preference.batch import sequence_logps
+    from tunesmith.evaluation.pairwise import sequence_logps
 
     targets = torch.cat([labels[:, 1:], torch.full((labels.shape[0], 1), -100)], 1)
     seq = torch.arange(labels.shape[0])[:, None].expand_as(targets).clone()

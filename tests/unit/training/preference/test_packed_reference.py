@@ -11,9 +11,9 @@ import torch
 from tunesmith.adapters.peft_setup import attach_method
 from tunesmith.config.schema import MethodConfig, ModelConfig
 from tunesmith.data.preference import load_preference
+from tunesmith.evaluation.pairwise import forward_logps
 from tunesmith.models.load import load_model_and_tokenizer
-from tunesmith.training.preference.batch import collate_items, forward_logps
-from tunesmith.training.preference.encode import encode_records
+from tunesmith.tokenize.preference import collate_items, encode_records
 from tunesmith.training.preference.reference import (
     CACHE_FILE,
     Reference,

@@ -8,18 +8,28 @@ the end of its answer; a prompt that leaves no room for an answer token drops th
 
 KTO records also get a mismatched sequence for the KL estimate z0: the prompt of record i with
 the answer of record i - 1 (in file order; the first takes the last), as TRL builds it.
+
+Micro-batches (`collate_items`): packed (data.packing, the default), the two sequences of every
+item are laid end to end in one row, position ids restarting at 0 for each, exactly as SFT
+packs samples, so the `tunesmith_varlen` attention runs causal SDPA per sequence and no token
+sees another sequence. Padded: one sequence per row, right-padded to the longest (what TRL
+does). Either way the batch carries `seq_ids` beside `targets`: the sequence (item k's at 2k
+and 2k + 1) each target belongs to, for evaluation/pairwise.sequence_logps.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 
+import torch
 from transformers import PreTrainedTokenizerBase
 
 from tunesmith.data.preference import PreferenceRecord
 from tunesmith.data.types import Conversation, Message
+from tunesmith.tokenize.collate import collate_packed, collate_padded
 from tunesmith.tokenize.masking import encode_segments
-from tunesmith.tokenize.packing import IGNORE, Sample
+from tunesmith.tokenize.packing import IGNORE, Sample, pack_bins
 from tunesmith.tokenize.templates import Segment, render_segments
 
 
@@ -92,3 +102,59 @@ def encode_records(
         counts.target_tokens += a.n_targets + (b.n_targets if rec.paired else 0)
         items.append(PreferenceItem((a, b), i, rec.desirable))
     return items
+
+
+NON_MODEL_KEYS = ("targets", "seq_ids", "index", "desirable")
+
+
+def _sequences(items: list[PreferenceItem]) -> list[Sample]:
+    return [s for item in items for s in item.sequences]
+
+
+def _seq_ids(samples: list[Sample]) -> list[list[int]]:
+    return [[k if t != IGNORE else -1 for t in s.targets] for k, s in enumerate(samples)]
+
+
+def collate_items(
+    items: list[PreferenceItem], *, packing: bool, pad_id: int
+) -> dict[str, torch.Tensor]:
+    """Model inputs of `items` plus targets, seq_ids, the items' indices and KTO labels."""
+    samples = _sequences(items)
+    ids = _seq_ids(samples)
+    if packing:
+        batch = collate_packed(samples)
+        batch["seq_ids"] = torch.tensor([[k for row in ids for k in row]])
+    else:
+        batch = collate_padded(samples, pad_id)
+        seq = torch.full(batch["targets"].shape, -1)
+        for row, values in enumerate(ids):
+            seq[row, : len(values)] = torch.tensor(values)
+        batch["seq_ids"] = seq
+    batch["index"] = torch.tensor([item.index for item in items])
+    batch["desirable"] = torch.tensor([bool(item.desirable) for item in items])
+    return batch
+
+
+def model_inputs(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in batch.items() if k not in NON_MODEL_KEYS}
+
+
+def n_sequences(batch: dict[str, torch.Tensor]) -> int:
+    return 2 * int(batch["index"].numel())
+
+
+def plan_items(
+    items: list[PreferenceItem], *, packing: bool, batch_tokens: int, batch_size: int, seed: int
+) -> list[list[int]]:
+    """Deterministic micro-batches (lists of item positions) of one epoch: packed into at most
+    `batch_tokens` tokens (an item's two sequences always travel together), or `batch_size`
+    items each."""
+    rng = random.Random(seed)
+    if packing:
+        groups = pack_bins([item.length for item in items], batch_tokens)
+    else:
+        order = list(range(len(items)))
+        rng.shuffle(order)
+        groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(groups)
+    return groups
