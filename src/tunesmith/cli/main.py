@@ -78,17 +78,21 @@ def data_inspect(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from tunesmith.data.curate.inspect import inspect_data, print_inspection
+    from tunesmith.data.curate.inspect_preference import looks_like_preference, preference_report
 
-    report = inspect_data(
-        args.files,
-        fmt=args.format,
-        max_len=args.max_len,
-        tokenizer=args.tokenizer,
-        label_fields=args.field,
-        plot=None if args.no_plot or args.no_tokens else args.plot,
-        tokens=not args.no_tokens,
-    )
-    print_inspection(report, Console())
+    if args.format == "auto" and looks_like_preference(args.files):  # chosen/rejected/completion
+        report = preference_report(args, Console())
+    else:
+        report = inspect_data(
+            args.files,
+            fmt=args.format,
+            max_len=args.max_len,
+            tokenizer=args.tokenizer,
+            label_fields=args.field,
+            plot=None if args.no_plot or args.no_tokens else args.plot,
+            tokens=not args.no_tokens,
+        )
+        print_inspection(report, Console())
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             f.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
