@@ -119,6 +119,13 @@ def bench_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_preference(args: argparse.Namespace) -> int:
+    from tunesmith.bench.preference import run_bench
+
+    run_bench(args.json, budget_tokens=args.budget_tokens)
+    return 0
+
+
 def models(args: argparse.Namespace) -> int:
     from tunesmith.models.registry import PRESETS
 
@@ -137,6 +144,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "data prepare": data_prepare,
     "bench data": bench_data,
     "bench memory": bench_memory,
+    "bench preference": bench_preference,
     "models": models,
 }
 COMMANDS.update(eval_cmd.COMMANDS)
@@ -265,6 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--steps", type=int, default=2, help="optimizer steps per arm")
     p.set_defaults(command="bench memory")
+    p = bench_sub.add_parser("preference", help="DPO: TRL's DPOTrainer against tunesmith")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--budget-tokens", type=int, default=60_000, help="chosen tokens of the pairs")
+    p.set_defaults(command="bench preference")
     serve_cmd.add_bench_parser(bench_sub)
 
     _data_parsers(sub)
