@@ -38,3 +38,17 @@ def test_dpo_raises_heldout_pairwise_accuracy(tmp_path, monkeypatch):
 
 
 AFTER = 67 / 80  # measured on this machine; 0.975 after the full 84 steps
+
+
+def test_pairwise_accuracy_errors_before_loading(capsys):
+    from tunesmith.cli.main import main
+
+    kto = str(ROOT / "examples" / "data" / "tags-preference" / "kto.jsonl")
+    argv = ["eval", "run", "--model", "tiny-deepseek-v3-base", "--data"]
+    assert main([*argv, TEST, "--metrics", "pairwise_accuracy,em"]) == 2
+    assert (
+        "pairwise_accuracy reads preference pairs, which em cannot score" in capsys.readouterr().err
+    )
+    assert main([*argv, kto, "--metrics", "pairwise_accuracy"]) == 2
+    err = capsys.readouterr().err
+    assert "kto.jsonl:1: pairwise_accuracy needs chosen / rejected pairs" in err
