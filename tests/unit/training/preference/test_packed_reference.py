@@ -110,3 +110,18 @@ class _no_autocast:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_copy_reference_keeps_the_initial_weights():
+    model, tok = load_model_and_tokenizer(ModelConfig(name_or_path="tiny-qwen2"), seed=0)
+    batch = collate_items(_items(tok), packing=True, pad_id=0)
+    with torch.no_grad():
+        initial = forward_logps(model.eval(), batch)[0]
+    ref = Reference("copy")
+    ref.keep_copy(model)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05)
+    assert all(not p.requires_grad for p in ref.frozen.parameters())
+    torch.testing.assert_close(ref.logps(model, batch), initial, atol=1e-6, rtol=0)
+    assert Reference("none").logps(model, batch) is None
