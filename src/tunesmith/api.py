@@ -37,10 +37,22 @@ def train(
     overrides: list[str] | None = None,
     **kw_overrides: Any,
 ) -> Path:
-    """Fine-tune; return the run directory. `tunesmith.train("cfg.yaml", train__lr=1e-4)`."""
+    """Fine-tune; return the run directory. `tunesmith.train("cfg.yaml", train__lr=1e-4)`.
+
+    Overriding data.train without data.validation holds out part of the new data for
+    validation instead of the config's own validation files (`validation_rule`).
+    """
+    import os
+    import sys
+
     from tunesmith.log import quiet_libraries
 
     quiet_libraries()  # before accelerate imports DeepSpeed
+    from tunesmith.training.data import override_keys, validation_rule
     from tunesmith.training.loop import train as run
 
-    return run(resolve_config(config_or_path, overrides, **kw_overrides))
+    cfg = resolve_config(config_or_path, overrides, **kw_overrides)
+    notice = validation_rule(cfg, override_keys(overrides, kw_overrides))
+    if notice is not None and os.environ.get("RANK", "0") == "0":
+        print(notice, file=sys.stderr, flush=True)
+    return run(cfg)

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -201,7 +202,15 @@ _IGNORED = (
     (RuntimeWarning, r"The following (alpha|rank)_pattern keys did not match"),
     (UserWarning, r"To copy construct from a tensor"),
     (FutureWarning, r"`torch.distributed.all_gather_into_tensor` is deprecated"),
+    (FutureWarning, r"`torch.distributed.reduce_scatter_tensor` is deprecated"),  # ZeRO-3
 )
+
+
+def ignore_dependency_warnings() -> None:
+    """Hide `_IGNORED` (deprecations inside DeepSpeed / transformers / PEFT that users cannot
+    act on); each filter matches one message, so every other warning still shows."""
+    for category, message in _IGNORED:
+        warnings.filterwarnings("ignore", message=message, category=category)
 
 
 NOISY_ON_IMPORT = ("torchao", "torch.utils._pytree")
@@ -212,9 +221,53 @@ registers enums with torch's pytree (a deprecation warning)."""
 
 def quiet_import_warnings() -> None:
     """Only errors from `NOISY_ON_IMPORT`. transformers imports torchao as soon as it is
-    installed, so this runs at `import tunesmith`, before transformers is first imported."""
+    installed, so this runs at `import tunesmith`, before transformers is first imported.
+    Also installs the `_IGNORED` filters, so plain transformers / PEFT loading after
+    `import tunesmith` is as quiet as tunesmith's own."""
     for name in NOISY_ON_IMPORT:
         logging.getLogger(name).setLevel(logging.ERROR)
+    ignore_dependency_warnings()
+    if _cpu_only_torch():  # DeepSpeed would warn (on stdout) that it fell back to its CPU path
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
+
+
+def _cpu_only_torch() -> bool:
+    """Whether the installed torch is a CPU-only build (read from its version, without
+    importing it: `import tunesmith` stays light)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch").endswith("+cpu")
+    except metadata.PackageNotFoundError:
+        return False
+
+
+NATIVE_NOISE = ("USDT:", "STAGE:")
+"""Lines libkineto (torch.profiler's C++ core) writes straight to file descriptor 2 when a
+profile starts and stops (`USDT: ... profiler_start`); its warnings and errors stay."""
+
+
+@contextlib.contextmanager
+def native_stderr_without(prefixes: tuple[str, ...] = NATIVE_NOISE) -> Iterator[None]:
+    """Hold what native code (and Python) writes to stderr during the block, then pass it on
+    without the lines that start with `prefixes`. Native libraries write to the file
+    descriptor, not to sys.stderr, so Python's warning filters and loggers cannot reach them."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = held.read().decode("utf-8", errors="replace")
+            kept = [x for x in text.splitlines(keepends=True) if not x.startswith(prefixes)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
 
 
 def quiet_libraries() -> None:
@@ -226,5 +279,4 @@ def quiet_libraries() -> None:
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
-    for category, message in _IGNORED:
-        warnings.filterwarnings("ignore", message=message, category=category)
+    ignore_dependency_warnings()

@@ -96,3 +96,14 @@ def test_inspect_without_tokens_and_a_chosen_label_field(tmp_path):
 def test_inspect_of_a_missing_file_exits_2(tmp_path, capsys):
     assert main(["data", "inspect", str(tmp_path / "nope.jsonl"), "--no-tokens"]) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'nope.jsonl'}: file not found")
+
+
+def test_inspect_writes_no_file_unless_asked(tmp_path, monkeypatch):
+    """Files only where the user asked: no token_lengths.png in the current directory."""
+    path = write_jsonl(tmp_path / "d.jsonl", [chat("q", "a")])
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    assert main(["data", "inspect", str(path)]) == 0
+    assert list(cwd.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "d.jsonl"]

@@ -1,5 +1,8 @@
-"""Bad input to `data prepare`: one-line messages (file, line, field, expected) and exit 2,
-or, with input.on_error=skip, the record accounted for under its reason and filed in rejects."""
+"""Bad input to `data prepare`: by default (input.on_error=skip) the record is accounted for
+under its reason and filed in rejects.jsonl, and the run stops only when more than
+input.max_reject_fraction of the records are bad; with input.on_error=raise, a one-line
+message (file, line, field, expected) and exit 2. An empty input file is an error unless
+output.allow_empty=true."""
 
 from __future__ import annotations
 
@@ -81,21 +84,23 @@ def test_bad_record_stops_with_one_line_naming_file_line_field(
     tmp_path, capsys, line, reason, message
 ):
     path = write(tmp_path, line)
-    assert main(["data", "prepare", "--input", str(path), "--output", str(tmp_path / "o")]) == 2
+    argv = ["data", "prepare", "--input", str(path), "--output", str(tmp_path / "o")]
+    assert main([*argv, "input.on_error=raise"]) == 2
     captured = capsys.readouterr()
     assert captured.err == f"error: {path}:2: {message}\n"
     assert "Traceback" not in captured.out + captured.err
-    assert list((tmp_path / "o").iterdir()) == []  # no half-written outputs left behind
+    assert not (tmp_path / "o").exists()  # no half-written outputs, no directory left behind
 
 
 @pytest.mark.parametrize(
     ("line", "reason", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
-def test_on_error_skip_accounts_for_the_bad_record(tmp_path, line, reason, message):
+def test_by_default_the_bad_record_goes_to_rejects(tmp_path, line, reason, message):
     path = write(tmp_path, line)
     out = tmp_path / "o"
-    argv = ["data", "prepare", "--input", str(path), "--output", str(out), "input.on_error=skip"]
-    assert main(argv) == 0
+    # 1 bad record in 3 is over the default bound of 0.2
+    argv = ["data", "prepare", "--input", str(path), "--output", str(out)]
+    assert main([*argv, "input.max_reject_fraction=0.34"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["dropped"] == {reason: 1}
     assert (report["records_in"], report["records_out"]) == (3, 2)
@@ -140,3 +145,74 @@ def test_config_and_path_errors_exit_2(tmp_path, monkeypatch, capsys, argv, mess
     Path("raw.jsonl").write_text(GOOD + "\n")
     assert main(["data", "prepare", *argv]) == 2
     assert capsys.readouterr().err == f"error: {message}\n"
+
+
+def alpaca_lines(n: int, empty_at: set[int]) -> bytes:
+    rows = [
+        {"instruction": f"Question {i}?", "output": "" if i in empty_at else f"Answer {i}."}
+        for i in range(1, n + 1)
+    ]
+    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+def test_one_empty_answer_is_cleaned_not_fatal(tmp_path, capsys):
+    """The issue's case: a raw file with one empty assistant answer (line 7 of 10)."""
+    raw = tmp_path / "raw.jsonl"
+    raw.write_bytes(alpaca_lines(10, {7}))
+    out = tmp_path / "out"
+    assert main(["data", "prepare", "--input", str(raw), "--output", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["dropped"] == {"empty_text": 1}
+    assert (report["records_in"], report["records_out"]) == (10, 9)
+    (reject,) = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
+    assert reject["source"] == f"{raw}:7" and reject["reason"] == "empty_text"
+    assert reject["message"] == (
+        f"{raw}:7: field 'output': assistant answer is empty (expected non-empty text)"
+    )
+    assert "empty_text" in capsys.readouterr().out  # the printed report counts it
+
+
+def test_mostly_bad_file_stops_past_max_reject_fraction(tmp_path, capsys):
+    raw = tmp_path / "raw.jsonl"
+    raw.write_bytes(alpaca_lines(10, {2, 3, 5}))  # 30% bad > 0.2
+    out = tmp_path / "out"
+    assert main(["data", "prepare", "--input", str(raw), "--output", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        "error: input: 3 of 10 records (30%) are bad (3 empty_text), more than "
+        "input.max_reject_fraction=0.2: is this the right file? First: "
+        f"{raw}:2: field 'output': assistant answer is empty (expected non-empty text). "
+        "Raise the bound to accept them (1 accepts any share)\n"
+    )
+    assert not out.exists()
+    argv = ["data", "prepare", "--input", str(raw), "--output", str(out)]
+    assert main([*argv, "input.max_reject_fraction=0.3"]) == 0  # at the bound: accepted
+    assert json.loads((out / "report.json").read_text())["records_out"] == 7
+
+
+def test_empty_input_file_is_an_error_unless_allowed(tmp_path, capsys, caplog):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    out = tmp_path / "out"
+    assert main(["data", "prepare", "--input", str(empty), "--output", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {empty}: the file holds no records (expected at least one record; "
+        "output.allow_empty=true accepts an empty input)\n"
+    )
+    assert not out.exists()
+    argv = ["data", "prepare", "--input", str(empty), "--output", str(out)]
+    assert main([*argv, "output.allow_empty=true"]) == 0
+    assert f"{empty} holds no records (accepted: output.allow_empty=true)" in caplog.text
+    assert (out / "train.jsonl").read_text() == ""
+
+
+def test_nothing_left_to_write_is_an_error_unless_allowed(tmp_path, capsys):
+    raw = tmp_path / "raw.jsonl"
+    raw.write_bytes(alpaca_lines(2, {1, 2}))
+    argv = ["data", "prepare", "--input", str(raw), "--output", str(tmp_path / "out")]
+    assert main([*argv, "input.max_reject_fraction=1"]) == 2
+    assert capsys.readouterr().err == (
+        "error: input: no record left to write: all 2 records read were rejected or dropped "
+        "by the steps (see the counts with output.allow_empty=true, which writes the empty "
+        "outputs and rejects.jsonl)\n"
+    )
+    assert main([*argv, "input.max_reject_fraction=1", "output.allow_empty=true"]) == 0

@@ -1,5 +1,6 @@
-"""`tunesmith export report`: one table (+ JSON, PNG) over model variants, from their
-export_report.json where it measured them and measured now where not; bad input exits 2."""
+"""`tunesmith export report`: one table (+ JSON, PNG) over model variants, all measured now
+by default; with --reuse, what an export recorded, marked as not measured in this run; bad
+input exits 2."""
 
 from __future__ import annotations
 
@@ -23,14 +24,25 @@ def variants(chat_files, tmp_path_factory) -> dict:
     return {"base": PRESETS[BASE].path(), "int8": root / "int8", "gguf": root / "gguf"}
 
 
-def test_table_json_and_plot(variants, chat_files, tmp_path, capsys):
+def test_reused_figures_are_marked(variants, chat_files, tmp_path, capsys):
     out = tmp_path / "report"
     dirs = [variants["base"], variants["int8"], variants["gguf"]]
     data = ["--eval-data", chat_files["validation"], "--max-samples", 4, "--output", out]
-    assert main(["export", "report", *map(str, dirs), *map(str, data)]) == 0
+    assert main(["export", "report", "--reuse", *map(str, dirs), *map(str, data)]) == 0
     printed = capsys.readouterr().out
     header = "| variant | kind | parameters | size MiB | size | tokens/s | speed | em | ppl |"
     assert printed.splitlines()[0] == header
+    recorded = json.loads((variants["int8"] / "export_report.json").read_text())
+    int8_line = next(ln for ln in printed.splitlines() if ln.startswith("| int8 |"))
+    cells = [c.strip() for c in int8_line.strip("|").split("|")]
+    assert cells[5] == f"{recorded['measured']['tokens_per_s']:.0f} *"  # tokens/s
+    assert cells[6].endswith("× *")  # its ratio to the reference
+    assert cells[7] == f"{recorded['measured']['metrics']['em']:.4f} *"
+    base_line = next(ln for ln in printed.splitlines() if ln.startswith(f"| {BASE} |"))
+    assert "*" not in base_line.split("|")[6]  # the reference itself was measured now
+    note = printed.splitlines()[-2]
+    assert note.startswith("* not measured in this run: tokens/s and quality of int8 (20")
+    assert note.endswith("run without --reuse to measure every variant now")
     assert printed.splitlines()[-1] == (
         f"wrote {out / 'report.md'}, {out / 'report.json'}, {out / 'report.png'}"
     )
@@ -48,13 +60,19 @@ def test_table_json_and_plot(variants, chat_files, tmp_path, capsys):
     assert gguf["size_bytes"] == (variants["gguf"] / "model.gguf").stat().st_size
     line = next(ln for ln in printed.splitlines() if ln.startswith("| gguf |"))
     assert line.endswith("| — | — | — | — |") and "| 1.00× |" in printed
+    assert int8["recorded_at"] and base["recorded_at"] is None
 
 
-def test_remeasure_measures_every_loadable_variant(variants, chat_files, tmp_path):
+def test_default_measures_every_loadable_variant_now(variants, chat_files, tmp_path, capsys):
     data = ["--eval-data", chat_files["validation"], "--max-samples", 2, "--output", tmp_path]
-    assert main(["export", "report", str(variants["int8"]), "--remeasure", *map(str, data)]) == 0
-    (row,) = json.loads((tmp_path / "report.json").read_text())
-    assert row["measured_now"] and row["kind"] == "quantize" and row["tokens_per_s"] > 0
+    dirs = [str(variants["base"]), str(variants["int8"])]
+    assert main(["export", "report", *dirs, *map(str, data)]) == 0
+    printed = capsys.readouterr().out
+    rows = json.loads((tmp_path / "report.json").read_text())
+    assert [r["measured_now"] for r in rows] == [True, True]
+    assert rows[1]["kind"] == "quantize" and rows[1]["tokens_per_s"] > 0
+    assert rows[1]["recorded_at"] is None and "*" not in printed
+    assert "not measured in this run" not in (tmp_path / "report.md").read_text()
 
 
 def test_bad_directories_are_refused(tmp_path, capsys):

@@ -124,7 +124,7 @@ def test_resume_auto_without_checkpoint_starts_fresh(cfg_path, tmp_path) -> None
 def test_resume_auto_on_run_without_checkpoints(capsys, cfg_path, tmp_path) -> None:
     assert main(["train", str(cfg_path)]) == 0
     capsys.readouterr()
-    code, err = run_cli(capsys, str(cfg_path), "train.resume=auto")
+    code, err = run_cli(capsys, str(cfg_path), "train.resume=auto", "train.max_steps=4")
     assert code == 2
     assert err == (
         f"error: train.resume=auto: '{tmp_path / 'run'}' holds a run but no checkpoint to "
@@ -139,8 +139,46 @@ def test_failed_start_does_not_block_retry(capsys, cfg_path, tmp_path) -> None:
     bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n{"oops": 1}\n')
     code, err = run_cli(capsys, str(cfg_path), f"data.train=[{bad}]")
     assert code == 2 and err.startswith(f"error: {bad}:"), err
-    assert not (tmp_path / "run" / "base").exists()
+    assert not (tmp_path / "run").exists()  # no run dir holding only config.yaml
     assert main(["train", str(cfg_path)]) == 0
+
+
+@pytest.mark.parametrize(("overrides", "message"), CASES[:2] + CASES[5:6])
+def test_failed_checks_write_nothing(capsys, cfg_path, tmp_path, overrides, message) -> None:
+    code, err = run_cli(capsys, str(cfg_path), *overrides)
+    assert code == 2 and err.startswith(message), err
+    assert not (tmp_path / "run").exists()
+
+
+def test_record_size_guard_in_training(capsys, cfg_path, tmp_path) -> None:
+    """The guard `data prepare` applies, with the same message, before anything tokenizes."""
+    big = tmp_path / "big.jsonl"
+    ok = {"instruction": "Say hi.", "output": "hi"}
+    big.write_text(json.dumps(ok) + "\n" + json.dumps({**ok, "output": "x" * 5000}) + "\n")
+    code, err = run_cli(capsys, str(cfg_path), f"data.train=[{big}]", "data.max_record_chars=4096")
+    assert code == 2
+    assert err == (
+        f"error: {big}:2: field 'output': record has 5,007 characters (expected at most 4,096 "
+        "characters per record; data.max_record_chars sets it)\n"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_rerun_with_resume_auto_reports_a_finished_run(capsys, cfg_path, tmp_path) -> None:
+    """The README tour's `train ... train.resume=auto` can be run twice: the second time it
+    says the run is complete and exits 0, touching nothing."""
+    assert main(["train", str(cfg_path), "train.resume=auto"]) == 0
+    capsys.readouterr()
+    run = tmp_path / "run"
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert main(["train", str(cfg_path), "train.resume=auto"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == (
+        f"{run}: this run is complete (2 steps with this config); nothing to do "
+        f"(output.overwrite=true trains it again from the start)\n{run}\n"
+    )
+    assert captured.err == ""
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
 
 
 def test_vocab_larger_than_model_is_refused(capsys, cfg_path, tmp_path) -> None:
@@ -157,3 +195,15 @@ def test_vocab_larger_than_model_is_refused(capsys, cfg_path, tmp_path) -> None:
         "error: model.tokenizer: the shipped tokenizer has 4096 tokens but the model has 1000 "
         "embedding rows; set model.tokenizer to the tokenizer trained with this model\n"
     )
+
+
+def test_readme_tour_train_commands_can_be_rerun() -> None:
+    """Every `tunesmith train` / `tunesmith.train(` of the README's tour carries
+    train.resume=auto, which makes a second run report the finished run and exit 0."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text().replace("\\\n    ", " ")
+    lines = [x.split("#")[0] for x in readme.splitlines() if x.startswith("tunesmith train ")]
+    runs = [x for x in lines if "--help" not in x]
+    api = readme.split("tunesmith.train(")[1].split(")")[0]
+    assert len(runs) == 4, runs  # the tour's steps 2, 3 and 4
+    assert all("train.resume=auto" in c for c in runs), runs
+    assert 'train__resume="auto"' in api

@@ -35,6 +35,7 @@ from tunesmith.data.curate.items import Item
 from tunesmith.data.curate.options import NearDedupeOptions
 from tunesmith.data.curate.synth import CorpusSpec, make_corpus
 from tunesmith.data.types import Conversation
+from tunesmith.progress import status
 
 WORD = re.compile(r"\w+")
 BANDS = ((0.8, 0.85), (0.85, 0.9), (0.9, 1.0001))
@@ -126,7 +127,7 @@ def run_bench(
 
     console = Console(quiet=quiet)
     spec = CorpusSpec(records=docs, near_dups=docs // 10, distractors=docs // 20)
-    with console.status("bench data: generating the corpus"):
+    with status("bench data: generating the corpus", console):
         corpus = make_corpus(spec, seed=seed)
     texts = ["\n\n".join(m["content"] for m in r["messages"]) for r in corpus.records]
     truth = corpus.truth.near_dups
@@ -142,7 +143,7 @@ def run_bench(
         ),
     ]
     for name, fn, args in plan:
-        with console.status(f"bench data: {name} on {len(texts):,} records"):
+        with status(f"bench data: {name} on {len(texts):,} records", console):
             found, wall, cpu = _timed(fn, *args)
         arms[name] = {
             "seconds": wall,

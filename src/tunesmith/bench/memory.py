@@ -26,6 +26,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from tunesmith.progress import status
+
 METHODS = ("full", "lora", "dora", "freeze", "prefix")
 BATCH_TOKENS = 2048
 BASELINE = "load only"
@@ -93,7 +95,7 @@ def child(config_path: str, load_only: bool) -> None:
         from tunesmith.training.data import build_splits
 
         _, tok = load_model_and_tokenizer(cfg.model)
-        build_splits(cfg.data, tok, seed=0, rejects_dir=None)
+        build_splits(cfg.data, tok, seed=0)
         trainable = 0
     else:
         from tunesmith.training.loop import train
@@ -161,8 +163,8 @@ def run_bench(
             )
             path = root / f"{name.replace(' ', '_')}.yaml"
             path.write_text(yaml.safe_dump(cfg))
-            console.print(f"[dim]bench memory: {name}")
-            results[name] = run_arm(path, method == BASELINE, threads)
+            with status(f"bench memory: {name}", console):
+                results[name] = run_arm(path, method == BASELINE, threads)
     base = results[BASELINE]["peak_rss_mb"]
     for r in results.values():
         r["training_delta_mb"] = r["peak_rss_mb"] - base

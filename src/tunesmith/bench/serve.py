@@ -175,14 +175,15 @@ def run_bench(
 def _measure(hf, model: str, workloads: list, threads: int, console) -> dict[str, dict]:  # noqa: ANN001
     """{concurrency: {arm: records}}: the server first (alone), then the in-process arms."""
     from tunesmith.bench.serve_arms import run_generate_batch, run_http, run_sequential
+    from tunesmith.progress import status
 
     runs: dict[str, dict] = {str(wl.concurrency): {} for wl in workloads}
     port = _free_port()
-    with console.status("bench serve: starting tunesmith serve"):
+    with status("bench serve: starting tunesmith serve", console):
         server = start_server(model, threads, port)
     try:
         for wl in workloads:
-            with console.status(f"bench serve: tunesmith, concurrency {wl.concurrency}"):
+            with status(f"bench serve: tunesmith, concurrency {wl.concurrency}", console):
                 url = f"http://127.0.0.1:{port}"
                 runs[str(wl.concurrency)]["tunesmith"] = run_http(url, model, wl)
     finally:
@@ -191,9 +192,9 @@ def _measure(hf, model: str, workloads: list, threads: int, console) -> dict[str
     config = cb_config(workloads[0].max_tokens, longest)
     for wl in workloads:
         c = str(wl.concurrency)
-        with console.status(f"bench serve: generate_batch, concurrency {c}"):
+        with status(f"bench serve: generate_batch, concurrency {c}", console):
             runs[c]["generate_batch"] = run_generate_batch(hf, wl, config)
-        with console.status(f"bench serve: sequential, concurrency {c}"):
+        with status(f"bench serve: sequential, concurrency {c}", console):
             runs[c]["sequential"] = run_sequential(hf, wl)
     return runs
 

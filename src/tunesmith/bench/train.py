@@ -26,6 +26,7 @@ from pathlib import Path
 from tunesmith.bench.report import build_report, print_report
 from tunesmith.bench.spec import ArmSpec
 from tunesmith.bench.synth import LengthSpec, length_stats, make_conversations, write_jsonl
+from tunesmith.progress import status
 from tunesmith.tokenize.packing import pack_bins
 
 DEFAULT_BUDGET_TOKENS = 200_000
@@ -150,7 +151,7 @@ def run_bench(
         spec_path = plan_spec(sizes, spec, row_tokens).save(work / "spec.json")
         for i, arm in enumerate(arm_order(repeats)):
             what = f"{arm} arm, run {len(runs[arm]) + 1}/{repeats}: {sum(sizes):,} tokens"
-            with console.status(f"bench train: {what}"):
+            with status(f"bench train: {what}", console):
                 runs[arm].append(run_arm(arm, spec_path, work / f"{i}-{arm}.json", spec.threads))
     report = build_report(runs, settings_of(spec, sizes, held, lengths))
     report["settings"]["budget_tokens"] = budget_tokens

@@ -83,8 +83,7 @@ def export_gguf(args: argparse.Namespace) -> int:
 
 
 def export_report(args: argparse.Namespace) -> int:
-    from tunesmith.compress.variants import compare_variants, table
-    from tunesmith.evaluation.report import markdown_table
+    from tunesmith.compress.variants import compare_variants
 
     rows, paths = compare_variants(
         args.dirs,
@@ -92,9 +91,9 @@ def export_report(args: argparse.Namespace) -> int:
         eval_data=args.eval_data,
         metrics=args.metrics,
         max_samples=args.max_samples,
-        remeasure=args.remeasure,
+        reuse=args.reuse,
     )
-    print(markdown_table(*table(rows)), end="")
+    print(paths["markdown"].read_text(encoding="utf-8"), end="")
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
@@ -297,9 +296,17 @@ def _add_report_parser(export_sub: argparse._SubParsersAction) -> None:
         help="where report.md, report.json and report.png go (default: %(default)s)",
     )
     _add_measure_args(p)
-    p.add_argument(
+    when = p.add_mutually_exclusive_group()
+    when.add_argument(
         "--remeasure",
-        action="store_true",
-        help="measure every variant now, ignoring what export_report.json recorded",
+        action="store_false",
+        dest="reuse",
+        help="measure every variant now, in this process (the default: a fair comparison)",
     )
-    p.set_defaults(command="export report")
+    when.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the tokens/s and quality an export recorded in its export_report.json "
+        "(faster; those figures are marked * as not measured in this run)",
+    )
+    p.set_defaults(command="export report", reuse=False)

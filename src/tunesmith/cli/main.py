@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from tunesmith.cli import deploy_cmd, eval_cmd, export_cmd, profile_cmd, serve_cmd
 from tunesmith.errors import TunesmithError
 from tunesmith.log import LEVELS, cli_settings, logging_session
+from tunesmith.ui import cli as ui_cmd
 
 
 def train(args: argparse.Namespace) -> int:
@@ -89,7 +90,7 @@ def data_inspect(args: argparse.Namespace) -> int:
             max_len=args.max_len,
             tokenizer=args.tokenizer,
             label_fields=args.field,
-            plot=None if args.no_plot or args.no_tokens else args.plot,
+            plot=None if args.no_tokens else args.plot,
             tokens=not args.no_tokens,
         )
         print_inspection(report, Console())
@@ -152,6 +153,7 @@ COMMANDS.update(serve_cmd.COMMANDS)
 COMMANDS.update(export_cmd.COMMANDS)
 COMMANDS.update(deploy_cmd.COMMANDS)
 COMMANDS.update(profile_cmd.COMMANDS)
+COMMANDS.update(ui_cmd.COMMANDS)
 
 
 class _HelpWithConfigKeys(argparse.Action):
@@ -202,8 +204,9 @@ def _data_parsers(sub: argparse._SubParsersAction) -> None:
         help="label field to count (repeatable; "
         "default: label, domain, category, task, language when present)",
     )
-    p.add_argument("--plot", default="token_lengths.png", help="histogram PNG path")
-    p.add_argument("--no-plot", action="store_true", help="do not write the histogram")
+    p.add_argument(
+        "--plot", metavar="PNG", help="also write the token-length histogram here (default: none)"
+    )
     p.add_argument("--no-tokens", action="store_true", help="skip token counting")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     p.set_defaults(command="data inspect")
@@ -229,6 +232,21 @@ def _logging_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--log-level", dest="logging_level", choices=LEVELS, help="default: info")
     g.add_argument("--log-json", dest="logging_json", action="store_true", help="JSON lines")
     g.add_argument("--log-file", dest="logging_file", metavar="FILE", help="also append here")
+    g = parser.add_argument_group("runtime (before COMMAND)")
+    g.add_argument(
+        "--threads",
+        dest="runtime_threads",
+        type=_threads,
+        metavar="N",
+        help="CPU threads for torch/OpenMP (default: OMP_NUM_THREADS, else the CPUs this "
+        "process may use: affinity and cgroup quota)",
+    )
+
+
+def _threads(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}': expected a whole number of threads >= 1")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -285,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_cmd.add_parsers(sub)
     deploy_cmd.add_parsers(sub)
     profile_cmd.add_parsers(sub)
+    ui_cmd.add_parsers(sub)
 
     p = sub.add_parser("models", help="list model presets")
     p.set_defaults(command="models")
@@ -303,6 +322,14 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     return args
 
 
+def _setup_threads(args: argparse.Namespace) -> None:
+    """Before any torch import: thread count and OpenMP wait policy (tunesmith/runtime.py);
+    the choice is logged when the first model loads."""
+    from tunesmith.runtime import configure_threads
+
+    configure_threads(args.runtime_threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 for bad input, 130 on Ctrl-C)."""
     try:
@@ -312,9 +339,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = cli_settings(args.logging_level, args.logging_json, args.logging_file)
         with logging_session(settings):
+            _setup_threads(args)
             return COMMANDS[args.command](args)
     except TunesmithError as e:
-        print(f"error: {e}", file=sys.stderr)
+        from tunesmith.training.launch import file_rank_error
+
+        if not file_rank_error(e):  # a rank of `train --nproc`: its launcher prints it once
+            print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

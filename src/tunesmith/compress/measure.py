@@ -106,14 +106,22 @@ def measured(
     items: list[EvalItem],
     metrics: list[str],
     prompts: list[str],
+    label: str = "export: measuring",
 ) -> dict:
     """The `measured` block of export_report.json: quality on `items`, decode speed on
-    `prompts` (see the module docstring for the setup)."""
+    `prompts` (see the module docstring for the setup). `label` names the phase in the
+    progress output (plain lines when stderr is not a terminal)."""
+    from tunesmith.progress import status
+
+    with status(f"{label}: quality on {len(items)} samples"):
+        scores = quality(model, tok, items, metrics)
+    with status(f"{label}: decode tokens/s"):
+        speed = tokens_per_s(model, tok, prompts)
     return {
-        "metrics": quality(model, tok, items, metrics),
+        "metrics": scores,
         "eval_data": items[0].row.file,
         "eval_samples": len(items),
-        "tokens_per_s": tokens_per_s(model, tok, prompts),
+        "tokens_per_s": speed,
         "speed_setup": {
             "prompts": min(SPEED_PROMPTS, len(prompts)),
             "new_tokens": SPEED_TOKENS,

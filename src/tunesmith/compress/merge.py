@@ -157,13 +157,12 @@ def merge_adapter(
     on fixed prompts with the adapter model, and write `export_report.json`. Returns it."""
     adapter_dir, adapter_cfg = find_adapter(adapter)
     output = Path(output).expanduser()
-    trained_on = adapter_cfg.get("base_model_name_or_path") or None
-    base = base or trained_on
-    if not base:
-        raise ConfigError(
-            f"--adapter: {adapter_dir / 'adapter_config.json'} names no "
-            "base_model_name_or_path; pass --base"
-        )
+    from tunesmith.models.adapter_base import find_adapter_base, try_adapter_base
+
+    recorded = adapter_cfg.get("base_model_name_or_path") or None
+    trained_on = try_adapter_base(adapter_dir, recorded)  # wherever the run now lives
+    if base is None:
+        base = find_adapter_base(adapter_dir, recorded, hint="pass --base PRESET_OR_DIR")
     check_base(base, trained_on, adapter_dir)
     sources = [adapter_dir, adapter_dir.parent] if adapter_dir.name == "adapter" else [adapter_dir]
     if Path(base).expanduser().is_dir():

@@ -96,7 +96,9 @@ def quantize_model(
         float_model.cuda()
     expected = rep.probe_logits(float_model, tok)
     prompts = measure.prompts_of(items) or list(rep.PROMPTS)
-    baseline = measure.measured(float_model, tok, items, names, prompts)
+    baseline = measure.measured(
+        float_model, tok, items, names, prompts, "export quantize: float model"
+    )
     baseline |= {"size_bytes": rep.dir_size(src), "weights_bytes": _weights_bytes(src)}
     del float_model
 
@@ -135,7 +137,9 @@ def quantize_model(
             "probe_prompts": len(rep.PROMPTS),
             "max_abs_logit_diff": rep.max_abs_diff(expected, after),
             "reload_max_abs_logit_diff": rep.max_abs_diff(in_memory, after),
-            "measured": measure.measured(reloaded, tok, items, names, prompts),
+            "measured": measure.measured(
+                reloaded, tok, items, names, prompts, f"export quantize: {chosen.name}"
+            ),
             "baseline": baseline,
         }
         rep.write_report(tmp, report)

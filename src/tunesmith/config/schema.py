@@ -68,6 +68,9 @@ class DataConfig:
         "malformed record: stop with an error, or skip it into rejects.jsonl",
         choices=["raise", "skip"],
     )
+    max_record_chars: int = opt(
+        1_000_000, "a record with more characters (all turns) is bad input", min=1
+    )
 
 
 @dataclass

@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import IO
 
 from tunesmith.data.formats import FORMATS, convert
+from tunesmith.data.limits import MAX_RECORD_CHARS, check_record_size
 from tunesmith.data.sources import RawRecord, expand_paths, iter_records
 from tunesmith.data.types import Conversation, Message
 from tunesmith.data.validate import Invalid
 from tunesmith.errors import ConfigError, DataError
 
 ON_ERROR = ("raise", "skip")
+SIZE_KEY = "data.max_record_chars"
 
 
 @dataclass
@@ -76,6 +78,8 @@ def load_conversations(
     on_error: str = "raise",
     rejects_path: Path | None = None,
     system_prompt: str | None = None,
+    max_record_chars: int = MAX_RECORD_CHARS,
+    rejects_out: IO[str] | None = None,
 ) -> LoadResult:
     """Read, validate and normalise every record of `paths` (files or directories).
 
@@ -85,6 +89,10 @@ def load_conversations(
     `rejects_path` is given, appends {"source", "reason", "message", "raw"} there as jsonl.
     system_prompt: inserted as the first message of chat conversations that have no system
     message (text samples are left alone).
+    max_record_chars: a record with more characters is bad input (reason `too_large`, the
+    message names `data.max_record_chars`), checked before anything tokenizes it.
+    rejects_out: with on_error="skip", an open text stream that receives the rejects instead
+    of `rejects_path` (so a caller can hold them until it may write).
     """
     if fmt != "auto" and fmt not in FORMATS:
         raise ConfigError(f"unknown data format '{fmt}' (expected auto, {', '.join(FORMATS)})")
@@ -94,8 +102,9 @@ def load_conversations(
     result = LoadResult()
     reasons: Counter[str] = Counter()
     formats: Counter[str] = Counter()
-    rejects: IO[str] | None = None
-    if on_error == "skip" and rejects_path is not None:
+    rejects: IO[str] | None = rejects_out if on_error == "skip" else None
+    own = on_error == "skip" and rejects_out is None and rejects_path is not None
+    if own:
         Path(rejects_path).parent.mkdir(parents=True, exist_ok=True)
         rejects = open(rejects_path, "w", encoding="utf-8")  # noqa: SIM115 - closed below
     try:
@@ -106,6 +115,7 @@ def load_conversations(
                     if record.error is not None:
                         raise record.error
                     name, conversation = convert(record.data, fmt)
+                    check_record_size(record.data, conversation, max_record_chars, SIZE_KEY)
                 except Invalid as invalid:
                     error = RecordError(record, invalid)
                     if on_error == "raise":
@@ -119,7 +129,7 @@ def load_conversations(
                 formats[name] += 1
                 result.conversations.append(conversation)
     finally:
-        if rejects is not None:
+        if own and rejects is not None:
             rejects.close()
     result.rejected = sum(reasons.values())
     result.rejected_by_reason = dict(sorted(reasons.items()))

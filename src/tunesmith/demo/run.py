@@ -21,6 +21,7 @@ from tunesmith.data.load import load_conversations
 from tunesmith.demo.serve_smoke import serve_smoke
 from tunesmith.demo.task import chat_dataset
 from tunesmith.models.load import load_model_and_tokenizer
+from tunesmith.runtime import announce_threads
 from tunesmith.training.evaluate import eval_exact_match
 
 BASE = "tiny-deepseek-v3-base"
@@ -55,6 +56,7 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 def run_demo(output_dir: str | Path = "runs/demo") -> dict:
+    announce_threads()  # first line: how many CPU threads this run uses
     console = Console()
     out = Path(output_dir)
     data_dir, run_dir = out / "data", out / "run"

@@ -86,8 +86,10 @@ def resolve_local_model(model: str) -> LocalModel:
     serve_dir = next((path / d for d in ("adapter", "model") if (path / d).is_dir()), path)
     adapter_config = serve_dir / "adapter_config.json"
     if adapter_config.is_file():
+        from tunesmith.models.adapter_base import try_adapter_base
+
         base = json.loads(adapter_config.read_text()).get("base_model_name_or_path")
-        if base not in PRESETS:
+        if try_adapter_base(serve_dir, base) not in PRESETS:  # a preset, also under an old path
             raise ConfigError(
                 f"--model: the adapter in '{serve_dir}' is on the base '{base}', which the "
                 "container will not have; merge it first (tunesmith export merge --adapter "

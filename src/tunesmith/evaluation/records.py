@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.data.formats import convert
+from tunesmith.data.limits import MAX_RECORD_CHARS, check_record_size
 from tunesmith.data.load import RecordError
 from tunesmith.data.sources import RawRecord, expand_paths, iter_records
 from tunesmith.data.types import Conversation
@@ -93,6 +94,7 @@ def read_dataset(
             break
         try:
             _, conv = convert(record.data, fmt)
+            check_record_size(record.data, conv, MAX_RECORD_CHARS, None)
             item = _item(record, conv, labels=bool(of_kind(metrics, LABEL)))
         except Invalid as invalid:
             if invalid.reason in NO_REFERENCE:

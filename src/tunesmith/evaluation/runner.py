@@ -21,10 +21,10 @@ from transformers import PreTrainedTokenizerBase
 from tunesmith.errors import DataError
 from tunesmith.evaluation.generate import generate_answers
 from tunesmith.evaluation.loglik import classify, encode_for_loss, sample_losses
-from tunesmith.evaluation.progress import EvalProgress
 from tunesmith.evaluation.records import EvalItem
 from tunesmith.evaluation.registry import LABEL, TEXT, of_kind
 from tunesmith.evaluation.score import EvalRow, score_rows
+from tunesmith.progress import EvalProgress
 
 
 @dataclass

@@ -51,9 +51,9 @@ def load_model_and_tokenizer(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Build or load the model (on CPU; on this process's GPU when `quantize`, a
     transformers BitsAndBytesConfig, asks for a 4-bit base) and its tokenizer."""
-    quiet_libraries()
     dtype = DTYPES[cfg.dtype]
-    model_dir = resolve_model_dir(cfg.name_or_path)
+    model_dir = resolve_model_dir(cfg.name_or_path)  # bad input fails before any other line
+    quiet_libraries()
     if quantize is not None and model_dir is None:
         raise ConfigError(
             f"model.name_or_path: qlora quantizes pretrained weights; '{cfg.name_or_path}' "
@@ -112,7 +112,8 @@ def load_trained(
     """Load a training output: a run directory, its `adapter/`, or a full model directory.
 
     An adapter is applied to the base named in its `adapter_config.json`
-    (`base_model_name_or_path`); the tokenizer is the one saved beside the weights.
+    (`base_model_name_or_path`: a preset, or a path relative to the adapter or absolute);
+    the tokenizer is the one saved beside the weights.
     """
     path = Path(path)
     if (path / "adapter").is_dir():
@@ -122,17 +123,12 @@ def load_trained(
     cfg = ModelConfig(name_or_path=str(path), dtype=dtype, attn_implementation=attn_implementation)
     if not (path / "adapter_config.json").is_file():
         return load_model_and_tokenizer(cfg)
-    import json
-
     from peft import PeftModel
 
     from tunesmith.adapters.prefix import register_mla_prefix
+    from tunesmith.models.adapter_base import find_adapter_base
 
-    base_name = json.loads((path / "adapter_config.json").read_text()).get(
-        "base_model_name_or_path"
-    )
-    if not base_name:
-        raise ConfigError(f"{path / 'adapter_config.json'}: no base_model_name_or_path")
+    base_name = find_adapter_base(path)  # wherever the run now lives (models/adapter_base)
     base, _ = load_model_and_tokenizer(
         ModelConfig(name_or_path=base_name, dtype=dtype, attn_implementation=attn_implementation)
     )

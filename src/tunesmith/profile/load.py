@@ -6,7 +6,6 @@ and in train mode only the adapter's weights train, as in a LoRA run.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -33,11 +32,9 @@ def load_for_profile(
     base_name = str(path / "model") if (path / "model").is_dir() else model  # a full-FT run
     adapter_path = _adapter_dir(path) if adapter is None and path.is_dir() else None
     if adapter_path is not None:  # a run or adapter directory: its base comes from the adapter
-        base_name = json.loads((adapter_path / "adapter_config.json").read_text()).get(
-            "base_model_name_or_path"
-        )
-        if not base_name:
-            raise ConfigError(f"{adapter_path / 'adapter_config.json'}: no base_model_name_or_path")
+        from tunesmith.models.adapter_base import find_adapter_base
+
+        base_name = find_adapter_base(adapter_path)
     if adapter is not None:
         adapter_path = _adapter_dir(Path(adapter))
         if adapter_path is None:

@@ -25,6 +25,7 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
 from tunesmith.errors import ConfigError
+from tunesmith.log import native_stderr_without
 from tunesmith.profile.flops import count_flops
 from tunesmith.profile.load import load_for_profile
 from tunesmith.profile.modules import PREFIX, module_ranges
@@ -157,6 +158,7 @@ def run_profile(opts: ProfileOptions) -> dict:
     if device.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
     with (
+        native_stderr_without(),  # libkineto's `USDT: ... profiler_start` lines
         module_ranges(model),
         profile(activities=activities, record_shapes=True, profile_memory=True) as prof,
     ):

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rich.progress import Progress
 from transformers import PreTrainedTokenizerBase
 
 from tunesmith.errors import DataError
 from tunesmith.inference.engine import Engine
 from tunesmith.inference.params import InvalidRequestError, SamplingParams
+from tunesmith.progress import make_progress
 from tunesmith.serve.generation import ChoiceJob
 from tunesmith.serve.offline import run_jobs
 from tunesmith.serve.prompts import ChatRenderError, opens_reasoning, render_chat
@@ -82,7 +82,7 @@ def generate_file(
             engine.check_request(job.prompt_ids, job.params, adapter)
         except InvalidRequestError as e:
             raise DataError(str(e), file=str(input_path), line=job.index + 1) from e
-    with Progress(transient=True) as progress:
+    with make_progress(transient=True) as progress:  # stderr: plain lines when redirected
         task = progress.add_task("generating", total=len(jobs))
         done = run_jobs(engine, tok, jobs, on_finish=lambda _: progress.advance(task))
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)

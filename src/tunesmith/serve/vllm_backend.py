@@ -8,7 +8,6 @@ clients do not change. It needs a CUDA device and the `vllm` package
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 import sys
@@ -60,10 +59,11 @@ def vllm_command(
     lora: list[tuple[str, Path]] = [parse_adapter(a) for a in adapters]
     base_name = served_name
     if (path / "adapter_config.json").is_file():  # the model is an adapter: it keeps the name
-        base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
+        from tunesmith.models.adapter_base import find_adapter_base
+
         lora.insert(0, (served_name, path))
         base_name = f"{served_name}-base"
-        model_dir = resolve_model_dir(base)
+        model_dir = resolve_model_dir(find_adapter_base(path))
     else:
         model_dir = resolve_model_dir(str(path))
     if model_dir is None:

@@ -1,5 +1,10 @@
 """Checkpoints: written atomically (temp dir + rename), last K kept.
 
+Every file goes into `.tmp-step-NNNNNN/` (state.json last), which is renamed to
+`step-NNNNNN/` when complete: a process killed mid-write leaves only the temp dir, which
+`train.resume=auto` ignores (it resumes from the newest complete checkpoint) and the next
+save removes.
+
 Layout of `checkpoints/step-000120/` (one process or DDP: replicated weights, rank 0 writes):
   trainable.safetensors   the parameters that require grad (LoRA weights, or the full model)
   optimizer.safetensors   AdamW state tensors, keyed "<param index>.<name>"
@@ -18,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import torch
@@ -88,6 +94,7 @@ def save_checkpoint(
         dcp_save(model, optimizer, tmp / "dcp")
     elif ranks.is_main:
         save_file(_trainable(ranks.unwrap(model)), tmp / "trainable.safetensors")
+        _test_pause(state.step)
         tensors, meta = _optimizer_tensors(optimizer)
         save_file(tensors, tmp / "optimizer.safetensors")
         meta["scheduler"] = scheduler.state_dict()
@@ -101,16 +108,43 @@ def save_checkpoint(
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-        for old in list_checkpoints(root)[:-keep_last]:
-            shutil.rmtree(old)
+        _prune(root, keep=list_checkpoints(root)[-keep_last:])
     ranks.barrier()
     return final
 
 
 def list_checkpoints(root: Path) -> list[Path]:
+    """Complete checkpoints, oldest first. A checkpoint is complete once renamed from its
+    temp dir with state.json (written last) inside; a directory that lost files (a kill
+    while old checkpoints were being deleted) is never resumed from."""
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX))
+    return sorted(
+        p
+        for p in root.iterdir()
+        if p.is_dir() and p.name.startswith(PREFIX) and (p / "state.json").is_file()
+    )
+
+
+def _prune(root: Path, keep: list[Path]) -> None:
+    """Delete every other step dir, and temp dirs a killed write left behind."""
+    for path in sorted(root.iterdir()):
+        stale = path.name.startswith((PREFIX, f".tmp-{PREFIX}")) and path not in keep
+        if stale and path.is_dir():
+            shutil.rmtree(path)
+
+
+PAUSE_ENV = "TUNESMITH_TEST_CHECKPOINT_PAUSE"
+"""Test-only: "STEP:FILE" makes the writer of step STEP's checkpoint create FILE after its
+first file and wait there (up to 10 minutes), so a test can kill it mid-write."""
+
+
+def _test_pause(step: int) -> None:
+    spec = os.environ.get(PAUSE_ENV)
+    if not spec or spec.split(":", 1)[0] != str(step):
+        return
+    Path(spec.split(":", 1)[1]).touch()
+    time.sleep(600)
 
 
 def load_checkpoint(

@@ -16,15 +16,18 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from tunesmith.adapters.peft_setup import ADAPTER_METHODS
 from tunesmith.config.schema import Config
+from tunesmith.models.adapter_base import base_path, base_reference, write_base_reference
 from tunesmith.models.load import resolve_model_dir
+from tunesmith.models.registry import PRESETS
 from tunesmith.training.distributed import Ranks
 from tunesmith.training.fsdp import full_state_dict
 
 
 def adapter_base_dir(
     model: PreTrainedModel, tok: PreTrainedTokenizerBase, cfg: Config, run_dir: Path, ranks: Ranks
-) -> Path | None:
-    """The directory an adapter's `base_model_name_or_path` will point at.
+) -> str | None:
+    """The base an adapter's `base_model_name_or_path` will name: a shipped preset's name
+    (not a path into the installed package), or a model directory (models/adapter_base.py).
 
     Call before the method is attached. A PEFT run on a random-init preset has no base on
     disk, so its untouched initial weights are written to `base/` here (by rank 0).
@@ -32,20 +35,22 @@ def adapter_base_dir(
     if cfg.method.name not in ADAPTER_METHODS:
         return None
     base_dir = resolve_model_dir(cfg.model.name_or_path)
+    if base_dir is not None and cfg.model.name_or_path in PRESETS:
+        return cfg.model.name_or_path  # not a path into the installed package
     if base_dir is None:
         base_dir = run_dir / "base"
         if ranks.is_main and not (base_dir / "config.json").is_file():  # kept when resuming
             model.save_pretrained(base_dir)
             tok.save_pretrained(base_dir)
         ranks.barrier()
-    return base_dir.resolve()
+    return str(base_dir.resolve())
 
 
 def save_final(
     model: torch.nn.Module,
     tok: PreTrainedTokenizerBase,
     run_dir: Path,
-    base_dir: Path | None,
+    base_dir: str | None,
     *,
     accelerator: Accelerator,
     ranks: Ranks,
@@ -66,8 +71,11 @@ def save_final(
     out = dest or run_dir / ("adapter" if isinstance(unwrapped, PeftModel) else "model")
     if ranks.is_main:
         if isinstance(unwrapped, PeftModel):
-            unwrapped.peft_config["default"].base_model_name_or_path = str(base_dir)
+            path = base_path(base_dir) if base_dir else None  # PEFT reads its config
+            unwrapped.peft_config["default"].base_model_name_or_path = path
         unwrapped.save_pretrained(out, state_dict=state_dict)
         tok.save_pretrained(out)
+        if isinstance(unwrapped, PeftModel) and base_dir:  # then the portable reference
+            write_base_reference(out, base_reference(base_dir))
     ranks.barrier()
     return out

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+from tunesmith.config.load import config_to_dict, load_config
 from tunesmith.config.schema import Config
-from tunesmith.errors import ConfigError
+from tunesmith.errors import ConfigError, TunesmithError
 from tunesmith.training.checkpoint import list_checkpoints
 
 OUTPUTS = (
@@ -71,6 +73,38 @@ def plan_run_dir(cfg: Config) -> tuple[Path, Path | None]:
             "it or output.overwrite=true to start over"
         )
     return run_dir, ckpt
+
+
+def finished_run(cfg: Config) -> str | None:
+    """With train.resume=auto, a run dir whose run finished with this same config: the line
+    to print instead of training again (so a command can be re-run as written), else None.
+
+    "Finished" means train_summary.json is there (the last thing a run writes) and the
+    saved config.yaml equals `cfg` apart from train.resume and output.overwrite. A changed
+    config (say a larger train.max_steps) resumes from the last checkpoint as before.
+    """
+    run_dir = Path(cfg.output.dir)
+    summary, saved = run_dir / "train_summary.json", run_dir / "config.yaml"
+    if cfg.train.resume != "auto" or not (summary.is_file() and saved.is_file()):
+        return None
+    try:
+        before = _comparable(load_config(saved))
+        steps = json.loads(summary.read_text())["steps"]
+    except (TunesmithError, ValueError, KeyError, TypeError):
+        return None  # unreadable: not provably the same run; plan_run_dir decides
+    if before != _comparable(cfg):
+        return None
+    return (
+        f"{run_dir}: this run is complete ({steps} steps with this config); nothing to do "
+        "(output.overwrite=true trains it again from the start)"
+    )
+
+
+def _comparable(cfg: Config) -> dict:
+    d = config_to_dict(cfg)
+    d["train"].pop("resume", None)
+    d["output"].pop("overwrite", None)
+    return d
 
 
 def clear_outputs(run_dir: Path) -> None:

@@ -34,7 +34,7 @@ from tunesmith.log import quiet_libraries
 from tunesmith.models.load import load_model_and_tokenizer
 from tunesmith.models.moe import RouterAuxLoss
 from tunesmith.training.checkpoint import load_checkpoint
-from tunesmith.training.data import Splits, build_splits
+from tunesmith.training.data import Splits, build_splits, write_rejects
 from tunesmith.training.distributed import (
     Ranks,
     check_launch,
@@ -138,11 +138,13 @@ def make_engine(cfg: Config, run: Run) -> Engine:
 def load_data(cfg: Config, tok: PreTrainedTokenizerBase, run: Run, engine: Engine) -> Splits:
     """Train / validation samples of the chat-template format; the counts printed."""
     ranks = engine.ranks
-    splits = build_splits(
-        cfg.data, tok, seed=cfg.train.seed, rejects_dir=run.dir if ranks.is_main else None
-    )
+    splits = build_splits(cfg.data, tok, seed=cfg.train.seed)
+    if ranks.is_main:
+        write_rejects(splits, run.dir)
     for name, st in splits.stats.items():
         d = st.as_dict()
+        if name != "train" and not d["records"] and not d["rejected"]:
+            continue  # no such split: nothing to report
         ranks.print(
             f"data {name}: {d['records']:,} records -> {d['kept']:,} samples "
             f"({d['truncated']:,} truncated at data.max_len={cfg.data.max_len}, "

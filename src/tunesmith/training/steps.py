@@ -27,10 +27,10 @@ from accelerate.utils import DistributedType
 
 from tunesmith.config.schema import Config
 from tunesmith.errors import ConfigError
+from tunesmith.progress import TrainProgress
 from tunesmith.training.checkpoint import save_checkpoint
 from tunesmith.training.logging import MetricsLogger
 from tunesmith.training.loss import StepLoss
-from tunesmith.training.progress import TrainProgress
 from tunesmith.training.run_dir import checkpoints_dir
 from tunesmith.training.setup import Engine, Optimization, Run
 from tunesmith.training.state import TrainState

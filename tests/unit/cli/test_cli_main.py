@@ -70,6 +70,7 @@ def test_commands_map_covers_every_subcommand():
         "deploy docker",
         "deploy k8s",
         "profile",
+        "ui",
     }
     assert all(callable(fn) for fn in COMMANDS.values())
     parser = build_parser()

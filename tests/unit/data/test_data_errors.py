@@ -325,3 +325,34 @@ def test_bad_arguments(tmp_path: Path, kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_conversations([tmp_path], **kwargs)
     assert str(info.value) == message
+
+
+def test_record_over_the_default_size_limit_is_bad_input(tmp_path: Path) -> None:
+    """The guard `data prepare` applies, in the loader training uses (default 1,000,000)."""
+    path = tmp_path / "big.jsonl"
+    big = {"instruction": "i", "output": "x" * 1_000_000}
+    path.write_text('{"text": "fine"}\n' + json.dumps(big) + "\n")
+    with pytest.raises(RecordError) as info:
+        load_conversations([path])
+    assert str(info.value) == (
+        f"{path}:2: field 'output': record has 1,000,001 characters (expected at most "
+        "1,000,000 characters per record; data.max_record_chars sets it)"
+    )
+    assert info.value.reason == "too_large"
+    skipped = load_conversations([path], on_error="skip", max_record_chars=2_000_000)
+    assert (skipped.records_in, skipped.rejected) == (2, 0)
+    skipped = load_conversations([path], on_error="skip")
+    assert skipped.rejected_by_reason == {"too_large": 1}
+
+
+def test_evaluation_files_get_the_size_guard(tmp_path: Path) -> None:
+    from tunesmith.evaluation.records import read_dataset
+
+    path = tmp_path / "eval.jsonl"
+    path.write_text(msgs(("user", "q"), ("assistant", "y" * 1_000_001)) + "\n")
+    with pytest.raises(RecordError) as info:
+        read_dataset([path], ["em"])
+    assert str(info.value) == (
+        f"{path}:1: field 'messages': record has 1,000,002 characters (expected at most "
+        "1,000,000 characters per record)"
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tunesmith.config.schema import opt
+from tunesmith.data.limits import MAX_RECORD_CHARS
 
 FORMATS = ["auto", "alpaca", "messages", "sharegpt", "cqa", "text"]
 PII_KINDS = ["email", "phone", "ip_address", "credit_card"]
@@ -20,13 +21,20 @@ class InputOptions:
     paths: list[str] = opt([], "input files or directories (jsonl, json, csv, parquet, arrow)")
     format: str = opt("auto", "record format", choices=FORMATS)
     on_error: str = opt(
-        "raise",
-        "bad record: stop with an error, or skip it into rejects.jsonl",
-        choices=["raise", "skip"],
+        "skip",
+        "bad record: file it in rejects.jsonl with its reason and go on, or stop with an error",
+        choices=["skip", "raise"],
+    )
+    max_reject_fraction: float = opt(
+        0.2,
+        "with on_error=skip, stop when more than this share of the records read is bad "
+        "(a file that is mostly bad is probably the wrong file); 1: never",
+        min=0.0,
+        max=1.0,
     )
     system_prompt: str | None = opt(None, "system prompt added to conversations that have none")
     max_record_chars: int = opt(
-        1_000_000, "a record with more characters (all turns) is bad input", min=1
+        MAX_RECORD_CHARS, "a record with more characters (all turns) is bad input", min=1
     )
 
 
@@ -37,6 +45,11 @@ class OutputOptions:
         "jsonl", "format of the train / validation / test files", choices=["jsonl", "parquet"]
     )
     overwrite: bool = opt(False, "allow writing into a non-empty output directory")
+    allow_empty: bool = opt(
+        False,
+        "accept an input file without records, or no record left at the end, with a warning "
+        "(else an error)",
+    )
     progress: bool = opt(True, "show progress")
 
 

@@ -10,10 +10,11 @@ Memory stays bounded by what the steps keep per record (hashes, labels), not by 
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,9 @@ from tunesmith.data.curate.options import PrepareConfig
 from tunesmith.data.curate.reader import read_items
 from tunesmith.data.curate.report import Report, TreeRss, build_report, print_report
 from tunesmith.data.curate.store import Outputs, Rejects, Spill
-from tunesmith.errors import ConfigError
+from tunesmith.errors import ConfigError, DataError
+
+log = logging.getLogger("tunesmith.data")
 
 
 def build_step(name: str, options: Any, work: Path) -> Step:
@@ -157,6 +160,53 @@ def _segments(steps: list[Step]) -> list[list[Step]]:
     return segments
 
 
+class _InputGuard:
+    """What `data prepare` refuses about its input as a whole: an input file without records,
+    more than input.max_reject_fraction of bad records, no record left at the end (the first
+    and last unless output.allow_empty). Bad records one by one are the reader's business."""
+
+    def __init__(self, cfg: PrepareConfig, validate: StepStats, reject: Any) -> None:
+        self.cfg, self.validate, self._reject = cfg, validate, reject
+        self.first: str | None = None
+
+    def reject(self, record: Any, reason: str, message: str) -> None:
+        self.first = self.first or message
+        self._reject(record, reason, message)
+
+    def empty(self, path: Path) -> None:
+        if not self.cfg.output.allow_empty:
+            raise DataError(
+                "the file holds no records",
+                file=str(path),
+                expected="at least one record; output.allow_empty=true accepts an empty input",
+            )
+        log.warning("%s holds no records (accepted: output.allow_empty=true)", path)
+
+    def items(self) -> Iterator[Item]:
+        yield from read_items(self.cfg.input, self.validate, self.reject, self.empty)
+        bad, total = sum(self.validate.dropped.values()), self.validate.records_in
+        bound = self.cfg.input.max_reject_fraction
+        if bad and bad > bound * total:
+            reasons = ", ".join(f"{n} {r}" for r, n in self.validate.dropped.most_common())
+            raise DataError(
+                f"input: {bad:,} of {total:,} records ({bad / total:.0%}) are bad ({reasons}), "
+                f"more than input.max_reject_fraction={bound:g}: is this the right file? "
+                f"First: {self.first}. Raise the bound to accept them (1 accepts any share)"
+            )
+
+    def check_output(self, written: int) -> None:
+        if written or self.validate.records_in == 0:
+            return  # an empty input was refused (or accepted) file by file
+        dropped = self.validate.records_in
+        if not self.cfg.output.allow_empty:
+            raise DataError(
+                f"input: no record left to write: all {dropped:,} records read were rejected "
+                "or dropped by the steps (see the counts with output.allow_empty=true, which "
+                "writes the empty outputs and rejects.jsonl)"
+            )
+        log.warning("no record left to write (accepted: output.allow_empty=true)")
+
+
 def prepare(
     config: PrepareConfig | Mapping | str | Path | None = None,
     overrides: list[str] | None = None,
@@ -171,10 +221,13 @@ def prepare(
     output.dir as `--input` / `--output` do.
     """
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from tunesmith.progress import make_progress
 
     cfg = prepare_config_from(config, overrides, **kw)
     console = console or Console()
+    existed = Path(cfg.output.dir).exists()
     out = _output_dir(cfg)
     started, rss = time.perf_counter(), TreeRss()
     work = Path(tempfile.mkdtemp(prefix=".work-", dir=out))
@@ -188,19 +241,20 @@ def prepare(
         validate = StepStats("validate")
         run = _Run(steps, rejects, outputs, work)
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-        with Progress(
-            *columns,
-            console=console,
-            transient=True,
-            disable=not (cfg.output.progress and console.is_terminal),
+        with make_progress(  # plain lines when the console is not a terminal
+            *columns, console=console, transient=True, enabled=cfg.output.progress
         ) as progress:
-            run.execute(read_items(cfg.input, validate, rejects.raw), progress)
+            guard = _InputGuard(cfg, validate, rejects.raw)
+            run.execute(guard.items(), progress)
+        guard.check_output(sum(outputs.counts.values()))
         outputs.close()
     except BaseException:  # no half-written outputs: the directory is as the run found it
         if outputs is not None:
             outputs.remove()
         rejects.close()
         (out / "rejects.jsonl").unlink(missing_ok=True)
+        if not existed:  # a failed run leaves no directory it made
+            shutil.rmtree(out, ignore_errors=True)
         raise
     finally:
         resources = rss.stop()
