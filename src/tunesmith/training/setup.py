@@ -1,9 +1,10 @@
 """The setup pieces every recipe shares, in the order a recipe calls them:
 
-    run = start(cfg)                                  checks, process group, run dir, seed
+    run = start(cfg)                                  process group, run dir planned, seed
     model, tok = load_model(cfg)                      model + tokenizer, the method's checks
+    splits = load_data(cfg, tok, run)                 train / validation samples; then the run
+                                                      dir is written (run.open), counts printed
     engine = make_engine(cfg, run)                    accelerator (DDP / DeepSpeed / FSDP) + ranks
-    splits = load_data(cfg, tok, run, engine)         train / validation samples, counts printed
     model, base_dir = attach(model, tok, cfg, run, engine)   the method (LoRA, full, ...)
     opt = optimization(model, cfg, run, engine, total_steps) optimizer + schedule, prepared
     state = resume(run, opt, engine)                  weights, optimizer, RNG, data position
@@ -56,6 +57,22 @@ class Run:
     cfg: Config
     dir: Path
     resume_from: Path | None
+    group: PartialState | None = None
+
+    def open(self, rejects: Splits | None = None) -> None:
+        """Once model and data checked out: rank 0 creates the run dir (cleared on a fresh
+        start) and writes config.yaml and the rejects; the other ranks wait. Nothing is
+        written before, so a run that fails its checks leaves no directory behind."""
+        group = self.group or PartialState()
+        group.wait_for_everyone()
+        if group.is_main_process:
+            if self.resume_from is None:
+                clear_outputs(self.dir)
+            self.dir.mkdir(parents=True, exist_ok=True)
+            save_config(self.cfg, self.dir / "config.yaml")
+            if rejects is not None:
+                write_rejects(rejects, self.dir)
+        group.wait_for_everyone()
 
 
 @dataclass
@@ -89,7 +106,8 @@ def check(cfg: Config) -> None:
 
 
 def start(cfg: Config) -> Run:
-    """Process group, then the run dir (every rank decides alike, rank 0 writes), then seed.
+    """Process group, then the run dir every rank decides alike (written by `Run.open`
+    once model and data checked out), then seed.
 
     Each call configures precision afresh (a second train() in one process, as from the
     Python API or a notebook, may ask for another); the process group itself is kept.
@@ -98,15 +116,8 @@ def start(cfg: Config) -> Run:
     quiet_libraries()
     group = PartialState(**process_group_kwargs(cfg.distributed))
     run_dir, resume_from = plan_run_dir(cfg)
-    group.wait_for_everyone()
-    if group.is_main_process:
-        if resume_from is None:
-            clear_outputs(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.yaml")
-    group.wait_for_everyone()
     set_seed(cfg.train.seed)
-    return Run(cfg, run_dir, resume_from)
+    return Run(cfg, run_dir, resume_from, group)
 
 
 def load_model(cfg: Config) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
@@ -135,12 +146,12 @@ def make_engine(cfg: Config, run: Run) -> Engine:
     return Engine(accelerator, Ranks(accelerator, cfg.distributed.strategy))
 
 
-def load_data(cfg: Config, tok: PreTrainedTokenizerBase, run: Run, engine: Engine) -> Splits:
-    """Train / validation samples of the chat-template format; the counts printed."""
-    ranks = engine.ranks
+def load_data(cfg: Config, tok: PreTrainedTokenizerBase, run: Run) -> Splits:
+    """Train / validation samples of the chat-template format; then the run dir is opened
+    (`Run.open`) and the counts printed."""
     splits = build_splits(cfg.data, tok, seed=cfg.train.seed)
-    if ranks.is_main:
-        write_rejects(splits, run.dir)
+    run.open(splits)
+    ranks = Ranks.single() if run.group is None or run.group.is_main_process else _Quiet()
     for name, st in splits.stats.items():
         d = st.as_dict()
         if name != "train" and not d["records"] and not d["rejected"]:
@@ -153,6 +164,13 @@ def load_data(cfg: Config, tok: PreTrainedTokenizerBase, run: Run, engine: Engin
             f"{d['target_tokens']:,} trained"
         )
     return splits
+
+
+class _Quiet:
+    """Ranks other than 0 print nothing."""
+
+    def print(self, *args: object) -> None:
+        return None
 
 
 def attach(

@@ -46,9 +46,10 @@ def train(cfg: Config) -> Path:
     run = setup.start(cfg)
     model, tok = setup.load_model(cfg)
     router = setup.router_loss(model, cfg)
+    splits = load_splits(cfg, tok)
+    run.open()  # the data checked out: now the run dir is written
     engine = setup.make_engine(cfg, run)
     ranks = engine.ranks
-    splits = load_splits(cfg, tok)
     for name, st in splits.stats.items():
         ranks.print(describe_counts(name, st, cfg.data.max_len))
 

@@ -29,8 +29,8 @@ def train(cfg: Config) -> Path:
     model, tok = setup.load_model(cfg)
     distiller = Distiller.from_config(cfg, tok)  # frozen, eval mode, same vocabulary
     router = setup.router_loss(model, cfg)
+    splits = setup.load_data(cfg, tok, run)  # opens the run dir once the data checked out
     engine = setup.make_engine(cfg, run)
-    splits = setup.load_data(cfg, tok, run, engine)
     model, base_dir, report = setup.attach(model, tok, cfg, run, engine)
     distiller.to(engine.device)
     d, size = cfg.distill, sum(p.numel() for p in distiller.teacher.parameters())

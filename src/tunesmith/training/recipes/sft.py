@@ -25,8 +25,8 @@ def train(cfg: Config) -> Path:
     run = setup.start(cfg)
     model, tok = setup.load_model(cfg)
     router = setup.router_loss(model, cfg)
+    splits = setup.load_data(cfg, tok, run)  # opens the run dir once the data checked out
     engine = setup.make_engine(cfg, run)
-    splits = setup.load_data(cfg, tok, run, engine)
     model, base_dir, report = setup.attach(model, tok, cfg, run, engine)
     setup.describe_engine(cfg, engine)
 
