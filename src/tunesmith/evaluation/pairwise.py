@@ -122,8 +122,8 @@ def run_pairwise(
     """`tunesmith eval run --metrics pairwise_accuracy`: eval.json, eval.md and
     predictions.jsonl (per pair: source, prompt, chosen / rejected log-probs)."""
     from tunesmith.evaluation.load import default_output, load_for_eval
-    from tunesmith.evaluation.progress import EvalProgress
     from tunesmith.evaluation.report import write_results
+    from tunesmith.progress import EvalProgress
 
     others = [m for m in metrics if m != "pairwise_accuracy"]
     if others:
