@@ -36,8 +36,10 @@ DEFAULT_REQUESTS = (32, 128, 512)
 MAX_BATCH, TOKEN_BUDGET = 32, 512
 
 
-def start_server(model: str, threads: int, port: int) -> subprocess.Popen:
-    """`tunesmith serve` in a subprocess; returns once /health answers."""
+def start_server(
+    model: str, threads: int, port: int, extra: tuple[str, ...] = ()
+) -> subprocess.Popen:
+    """`tunesmith serve` (with `extra` flags) in a subprocess; returns once /ready answers."""
     import httpx
 
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
@@ -46,6 +48,7 @@ def start_server(model: str, threads: int, port: int) -> subprocess.Popen:
         *("serve", "--model", model, "--port", str(port), "--threads", str(threads)),
         *("--log-level", "warning", "--max-batch", str(MAX_BATCH)),
         *("--token-budget", str(TOKEN_BUDGET)),
+        *extra,
     ]
     # a file, not a pipe: nobody reads the server's log while it runs, and a full pipe would
     # block the server's next log line (and with it every request). The server keeps its own
@@ -59,13 +62,13 @@ def start_server(model: str, threads: int, port: int) -> subprocess.Popen:
                     f"tunesmith serve exited with {proc.returncode}: {_tail(log_file)}"
                 )
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
                     return proc
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
     stop_server(proc)
-    raise RuntimeError("tunesmith serve did not answer /health within 180 s")
+    raise RuntimeError("tunesmith serve was not ready within 180 s")
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -120,11 +123,21 @@ def run_bench(
     threads: int = 1,
     seed: int = 0,
     quiet: bool = False,
+    engine_process: bool = False,
+    compile_buckets: tuple[int, ...] = (),
+    prefix_len: int = 256,
+    prefix_prompts: int = 4,
+    prefix_samples: int = 8,
 ) -> dict:
-    """Run every arm at every concurrency; print the tables, return (and write) the report."""
+    """Run every arm at every concurrency; print the tables, return (and write) the report.
+
+    `engine_process` / `compile_buckets` are passed to the server (`--engine-process`,
+    `--compile-buckets`); the engine-alone arms (`serve_engine`) follow: single stream,
+    the shared-prefix workload (`prefix_len` 0 skips it), KV bytes per token for MLA."""
     import torch
     from rich.console import Console
 
+    from tunesmith.bench.serve_engine import print_engine_report
     from tunesmith.bench.serve_report import print_report
     from tunesmith.bench.serve_workload import demo_prompts, make_workload
     from tunesmith.config.schema import ModelConfig
@@ -150,29 +163,54 @@ def run_bench(
             + f" (concurrency: count); Poisson arrivals at {rate_per_slot:g}/s per slot; "
             f"{threads} torch thread(s) per arm"
         )
-        runs = _measure(hf, model, workloads, threads, console)
+        extra = (("--engine-process",) if engine_process else ()) + (
+            ("--compile-buckets", *map(str, compile_buckets)) if compile_buckets else ()
+        )
+        runs = _measure(hf, model, workloads, threads, console, extra)
+        engine_report = _engine_arms(
+            hf, pool, max_tokens, compile_buckets, (prefix_len, prefix_prompts, prefix_samples)
+        )
     finally:
         torch.set_num_threads(threads_before)
     report = build_report(runs, tok)
+    report["engine"] = engine_report
     report["settings"] = {
         "model": model,
         "max_tokens": max_tokens,
         "prompt_tokens_mean": round(sum(map(len, pool)) / len(pool), 1),
         "requests": {str(wl.concurrency): len(wl.prompts) for wl in workloads},
         "arrival_rate_per_s": {str(c): rate_per_slot * c for c in concurrency},
-        "server": {"max_batch": MAX_BATCH, "token_budget": TOKEN_BUDGET},
+        "server": {
+            "max_batch": MAX_BATCH,
+            "token_budget": TOKEN_BUDGET,
+            "engine_process": engine_process,
+            "compile_buckets": list(compile_buckets),
+        },
         "torch_threads": threads,
         "seed": seed,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
     }
     print_report(report, console)
+    print_engine_report(engine_report, console)
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
         console.print(f"wrote {json_path}")
     return report
 
 
-def _measure(hf, model: str, workloads: list, threads: int, console) -> dict[str, dict]:  # noqa: ANN001
+def _engine_arms(hf, pool, max_tokens, compile_buckets, prefix) -> dict:  # noqa: ANN001
+    """The engine-alone arms (see `serve_engine`)."""
+    from tunesmith.bench.serve_engine import kv_bytes_report, shared_prefix, single_stream
+
+    prefix_len, prompts, samples = prefix
+    report = {"single_stream": single_stream(hf, pool[0], max_tokens, compile_buckets)}
+    if prefix_len > 0:
+        report["shared_prefix"] = shared_prefix(hf, pool, max_tokens, prefix_len, prompts, samples)
+    report["kv_bytes_per_token"] = kv_bytes_report(hf.config)
+    return report
+
+
+def _measure(hf, model: str, workloads: list, threads: int, console, extra=()) -> dict[str, dict]:  # noqa: ANN001
     """{concurrency: {arm: records}}: the server first (alone), then the in-process arms."""
     from tunesmith.bench.serve_arms import run_generate_batch, run_http, run_sequential
     from tunesmith.progress import status
@@ -180,7 +218,7 @@ def _measure(hf, model: str, workloads: list, threads: int, console) -> dict[str
     runs: dict[str, dict] = {str(wl.concurrency): {} for wl in workloads}
     port = _free_port()
     with status("bench serve: starting tunesmith serve", console):
-        server = start_server(model, threads, port)
+        server = start_server(model, threads, port, extra)
     try:
         for wl in workloads:
             with status(f"bench serve: tunesmith, concurrency {wl.concurrency}", console):

@@ -43,8 +43,15 @@ def serve(args: argparse.Namespace) -> int:
         )
         os.execvp(cmd[0], cmd)
     check_port(args.host, args.port)  # before the model loads: a busy port fails at once
-    engine, tok, names = _load(args)
-    from tunesmith.inference.async_engine import AsyncEngine
+    if args.engine_process:
+        from tunesmith.inference.process_engine import start_core
+
+        front, tok, names = start_core(args)
+    else:
+        engine, tok, names = _load(args)
+        from tunesmith.inference.async_engine import AsyncEngine
+
+        front = AsyncEngine(engine)
     from tunesmith.serve.app import serve as run_server
     from tunesmith.serve.state import ServerSettings, ServerState
 
@@ -54,7 +61,7 @@ def serve(args: argparse.Namespace) -> int:
         request_timeout_s=args.request_timeout or None,
         drain_seconds=args.drain_seconds,
     )
-    state = ServerState(AsyncEngine(engine), tok, names, settings)
+    state = ServerState(front, tok, names, settings)
     served = ", ".join(names)
     print(f"serving {served} on http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)
     run_server(state, args.host, args.port, log_level=server_log_level(args))
@@ -138,6 +145,11 @@ def bench_serve(args: argparse.Namespace) -> int:
         rate_per_slot=args.rate,
         threads=args.threads,
         seed=args.seed,
+        engine_process=args.engine_process,
+        prefix_len=args.prefix_len,
+        prefix_prompts=args.prefix_prompts,
+        prefix_samples=args.prefix_samples,
+        compile_buckets=tuple(args.compile_buckets),
     )
     return 0
 
@@ -165,7 +177,11 @@ def _load(
         max_model_len=args.max_model_len,
         token_budget=args.token_budget,
         seed=getattr(args, "seed", None) or 0,
+        compile_buckets=getattr(args, "compile_buckets", None) or (),
+        prefix_caching=getattr(args, "prefix_caching", False),
     )
+    if engine.startup_compile_s:
+        print(f"engine: compiled in {engine.startup_compile_s:.1f} s", file=sys.stderr)
     return engine, tok, names
 
 
@@ -199,6 +215,11 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-model-len", type=int, help="prompt + output tokens per sequence")
     p.add_argument("--token-budget", type=int, default=512, help="tokens per forward pass")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.add_argument(
+        "--compile-buckets", type=int, nargs="+", metavar="N",
+        help="torch.compile the engine's forward for steps of up to N token rows (warmed at start)",
+    )  # fmt: skip
+    p.add_argument("--prefix-caching", action="store_true", help="reuse cached prompt prefixes")
 
 
 def _sampling_args(p: argparse.ArgumentParser, max_tokens: int) -> None:
@@ -217,6 +238,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (or TUNESMITH_API_KEY)")
     p.add_argument("--max-queue", type=int, default=64, help="waiting requests before 429")
+    p.add_argument(
+        "--engine-process", action="store_true",
+        help="run the engine core in its own process (ZeroMQ); the server exits 1 if it dies",
+    )  # fmt: skip
     p.add_argument(
         "--request-timeout", type=float, default=600.0, help="seconds per request (0: none)"
     )
@@ -276,6 +301,11 @@ def add_bench_parser(bench_sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=int, default=1, help="torch threads in every arm")
     p.add_argument("--seed", type=int, default=0, help="prompt and arrival seed")
+    p.add_argument("--engine-process", action="store_true", help="serve with --engine-process")
+    p.add_argument("--compile-buckets", type=int, nargs="+", default=[], metavar="N")
+    p.add_argument("--prefix-len", type=int, default=256, help="shared prefix tokens (0: skip)")
+    p.add_argument("--prefix-prompts", type=int, default=4, help="shared-prefix prompts")
+    p.add_argument("--prefix-samples", type=int, default=8, help="samples per prompt")
     p.set_defaults(command="bench serve")
 
 

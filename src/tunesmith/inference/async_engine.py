@@ -24,6 +24,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from tunesmith.inference.engine import Engine
@@ -68,6 +69,34 @@ class _Stream:
         else:
             self.latest = item
         self.ready.set()
+
+
+async def follow(
+    stream: _Stream, forget: Callable[[], None], abort: Callable[[], None]
+) -> AsyncIterator[RequestOutput]:
+    """Yield a stream's outputs until it finishes; raise EngineFailure on its error. At the
+    end `forget` drops the stream; leaving early (the consumer stops) also calls `abort`."""
+    finished = False
+    try:
+        while True:
+            await stream.ready.wait()
+            stream.ready.clear()
+            if stream.error is not None:
+                finished = True
+                raise EngineFailure(str(stream.error)) from stream.error
+            item, stream.latest = stream.latest, None
+            if item is None:
+                continue
+            finished = item.finished
+            if item.error is not None:  # this request alone failed (its own parameters)
+                raise item.error
+            yield item
+            if finished:
+                return
+    finally:
+        forget()
+        if not finished:
+            abort()
 
 
 def _deliver(items: list[tuple[str, _Stream, RequestOutput | BaseException]]) -> None:
@@ -129,27 +158,11 @@ class AsyncEngine:
         self.check_request(prompt, params, adapter)
         stream = self._streams[request_id] = _Stream(asyncio.get_running_loop())
         self._send(_Add(request_id, list(prompt), params, adapter))
-        finished = False
-        try:
-            while True:
-                await stream.ready.wait()
-                stream.ready.clear()
-                if stream.error is not None:
-                    finished = True
-                    raise EngineFailure(str(stream.error)) from stream.error
-                item, stream.latest = stream.latest, None
-                if item is None:
-                    continue
-                finished = item.finished
-                if item.error is not None:  # this request alone failed (its own parameters)
-                    raise item.error
+        forget = lambda: self._streams.pop(request_id, None)  # noqa: E731
+        items = follow(stream, forget, lambda: self._send(_Abort(request_id)))
+        async with aclosing(items):  # closing this generator closes (aborts) `items` at once
+            async for item in items:
                 yield item
-                if finished:
-                    return
-        finally:
-            self._streams.pop(request_id, None)
-            if not finished:
-                self._send(_Abort(request_id))
 
     def abort(self, request_id: str) -> None:
         self._send(_Abort(request_id))
@@ -201,15 +214,24 @@ class AsyncEngine:
         self._push([(out.request_id, out) for out in outputs])
 
     def _push(self, items: list[tuple[str, RequestOutput | BaseException]]) -> None:
-        """Hand items to their streams: one wake-up per event loop."""
-        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
-        for request_id, item in items:
-            stream = self._streams.get(request_id)
-            if stream is not None:
-                by_loop.setdefault(stream.loop, []).append((request_id, stream, item))
-        for loop, batch in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_deliver, batch)
-            except RuntimeError:  # the caller's event loop is closed: nobody is listening
-                for request_id, _, _ in batch:
-                    self.engine.abort(request_id)
+        push_to_streams(self._streams, items, self.engine.abort)
+
+
+def push_to_streams(
+    streams: dict[str, _Stream],
+    items: list[tuple[str, RequestOutput | BaseException]],
+    abort: Callable[[str], object],
+) -> None:
+    """Hand items to their streams: one wake-up per event loop. Requests whose event loop
+    is closed (nobody is listening) are aborted."""
+    by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+    for request_id, item in items:
+        stream = streams.get(request_id)
+        if stream is not None:
+            by_loop.setdefault(stream.loop, []).append((request_id, stream, item))
+    for loop, batch in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_deliver, batch)
+        except RuntimeError:
+            for request_id, _, _ in batch:
+                abort(request_id)

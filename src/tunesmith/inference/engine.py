@@ -29,10 +29,18 @@ from collections.abc import Sequence
 
 import torch
 
+from tunesmith.inference.checks import RequestLimits
 from tunesmith.inference.kv_cache import SlotKVCache
+from tunesmith.inference.models import (
+    NativeCausalLM,
+    build_native,
+    compile_native,
+    native_unsupported,
+)
 from tunesmith.inference.params import InvalidRequestError, SamplingParams
+from tunesmith.inference.prefix_cache import PrefixCache
 from tunesmith.inference.request import Request, RequestOutput
-from tunesmith.inference.runner import BASE, ModelRunner
+from tunesmith.inference.runner import ModelRunner
 from tunesmith.inference.sampling import sample, token_logprobs
 from tunesmith.inference.scheduler import Chunk, Scheduler
 
@@ -45,6 +53,15 @@ class Engine:
     token_budget: tokens per forward pass (decode tokens plus prompt chunks).
     batched_decode: the decoding sequences of a step share one padded SDPA call (default)
     instead of one call each (see `inference.attention`).
+    forward: "auto" (default) runs the engine's own forward (`inference.models`: llama,
+    qwen2, deepseek_v3 with the MLA latent cache) where the model has one, else the HF
+    forward; "hf" always the HF forward; "native" the engine's own or ValueError.
+    compile_buckets: with the engine's own forward, `torch.compile` its layers for steps of
+    up to these many token rows (decode batch sizes), warmed here; `startup_compile_s` says
+    how long that took. Empty (default): eager.
+    prefix_caching: keep the keys/values of prompt blocks (`prefix_block_size` tokens) after
+    their request and load them for later prompts with the same prefix
+    (`inference.prefix_cache`), up to `prefix_cache_blocks` blocks, LRU.
 
     Which weights a request runs (its `adapter`):
 
@@ -64,6 +81,11 @@ class Engine:
         token_budget: int = 512,
         batched_decode: bool = True,
         seed: int = 0,
+        forward: str = "auto",
+        compile_buckets: Sequence[int] = (),
+        prefix_caching: bool = False,
+        prefix_block_size: int = 16,
+        prefix_cache_blocks: int = 4096,
     ):
         model.eval()
         config = model.config
@@ -73,8 +95,29 @@ class Engine:
         self.max_model_len = min(max_model_len or limit, limit)
         self.vocab_size = config.vocab_size
         self.cache = SlotKVCache(config.num_hidden_layers, max_batch, self.max_model_len)
-        self.scheduler = Scheduler(self.cache, max(token_budget, max_batch))
-        self.runner = ModelRunner(model, self.cache, batched_decode=batched_decode)
+        self.prefix_cache = (
+            PrefixCache(self.cache, prefix_block_size, prefix_cache_blocks)
+            if prefix_caching
+            else None
+        )
+        self.scheduler = Scheduler(self.cache, max(token_budget, max_batch), self.prefix_cache)
+        self.prefill_tokens_computed = 0
+        """prompt tokens run through the model (prefix-cache hits excluded)"""
+        self.native = _native_forward(model, forward)
+        self.startup_compile_s = 0.0
+        if compile_buckets:
+            if self.native is None:
+                raise ValueError(
+                    "compile_buckets needs the engine's own forward: "
+                    f"{native_unsupported(model) or 'forward=hf was asked'}"
+                )
+            self.startup_compile_s = compile_native(self.native, tuple(compile_buckets))
+        self.runner = ModelRunner(
+            model, self.cache, batched_decode=batched_decode, native=self.native
+        )
+        self.limits = RequestLimits(
+            self.vocab_size, self.max_model_len, self.runner.adapters, self.runner.default_adapter
+        )
         self.requests: dict[str, Request] = {}
         self._ended: list[Request] = []  # finished outside a step (abort), reported next step
         self._rng = random.Random(seed)
@@ -94,17 +137,7 @@ class Engine:
     def resolve_adapter(self, adapter: str | None) -> str | None:
         """The adapter a request naming `adapter` runs (see the class doc); raises
         InvalidRequestError for a name the model does not have."""
-        if adapter is None:
-            return self.default_adapter
-        if adapter == BASE:
-            return BASE if self.adapters else None
-        if adapter not in self.adapters:
-            raise InvalidRequestError(
-                f"unknown adapter '{adapter}' (loaded: {', '.join(self.adapters) or 'none'})",
-                param="model",
-                code="model_not_found",
-            )
-        return adapter
+        return self.limits.resolve_adapter(adapter)
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -112,34 +145,7 @@ class Engine:
         self, prompt_token_ids: Sequence[int], params: SamplingParams, adapter: str | None = None
     ) -> int:
         """Validate a request without queueing it; returns its resolved max_tokens."""
-        n = len(prompt_token_ids)
-        if n == 0:
-            raise InvalidRequestError("the prompt is empty", param="prompt")
-        bad = [t for t in prompt_token_ids if not 0 <= t < self.vocab_size]
-        if bad:
-            raise InvalidRequestError(
-                f"token id {bad[0]} is outside the vocabulary [0, {self.vocab_size})",
-                param="prompt",
-            )
-        bad = [t for t in params.logit_bias if t >= self.vocab_size]
-        if bad:
-            raise InvalidRequestError(
-                f"'logit_bias' token id {bad[0]} is outside the vocabulary [0, {self.vocab_size})",
-                param="logit_bias",
-            )
-        self.resolve_adapter(adapter)
-        wanted = params.max_tokens if params.max_tokens is not None else 0
-        if n + wanted > self.max_model_len or n >= self.max_model_len and params.max_tokens != 0:
-            raise InvalidRequestError(
-                f"This model's maximum context length is {self.max_model_len} tokens. "
-                f"However, you requested {n + wanted} tokens ({n} in the prompt, {wanted} in "
-                "the completion). Please reduce the length of the prompt or completion.",
-                param="max_tokens" if n < self.max_model_len else "prompt",
-                code="context_length_exceeded",
-            )
-        if params.max_tokens is None:
-            return self.max_model_len - n
-        return params.max_tokens
+        return self.limits.check_request(prompt_token_ids, params, adapter)
 
     def add_request(
         self,
@@ -205,7 +211,13 @@ class Engine:
                 req, completes = chunk.request, chunk.completes_prompt
                 if logits.prompt is not None:
                     self._score_prompt(req, logits.prompt, logits.first_scored)
+                if req.in_prefill:
+                    self.prefill_tokens_computed += min(
+                        chunk.num_tokens, len(req.prompt_token_ids) - req.num_computed
+                    )
                 req.num_computed += chunk.num_tokens
+                if self.prefix_cache is not None and ran_prompt_tokens(req, chunk):
+                    self.prefix_cache.store(req)
                 if logits.last is not None:
                     to_sample.append((chunk, logits.last))
                 elif completes:  # max_tokens reached (e.g. 0: scoring only)
@@ -280,3 +292,21 @@ class Engine:
 
     def _seed(self) -> int:
         return self._rng.getrandbits(63)
+
+
+def _native_forward(model: torch.nn.Module, forward: str) -> NativeCausalLM | None:
+    if forward not in ("auto", "hf", "native"):
+        raise ValueError(f"forward must be 'auto', 'hf' or 'native', got {forward!r}")
+    if forward == "hf":
+        return None
+    native = build_native(model)
+    if native is None and forward == "native":
+        raise ValueError(
+            f"the engine has no own forward for this model: {native_unsupported(model)}"
+        )
+    return native
+
+
+def ran_prompt_tokens(req: Request, chunk: Chunk) -> bool:
+    """This step's chunk ran prompt tokens (so new prompt blocks may be complete)."""
+    return req.num_computed - chunk.num_tokens < len(req.prompt_token_ids)

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import torch
 
 from tunesmith.inference.attention import use_slot_attention
+from tunesmith.inference.checks import BASE
 from tunesmith.inference.kv_cache import SlotKVCache, StepLayout
+from tunesmith.inference.models import NativeCausalLM
 from tunesmith.inference.scheduler import Chunk
-
-BASE = "__base__"
 
 
 @dataclass
@@ -39,8 +39,17 @@ class ChunkLogits:
 class ModelRunner:
     """Runs a Hugging Face causal LM (or a `PeftModel` of LoRA adapters) over slot cache."""
 
-    def __init__(self, model: torch.nn.Module, cache: SlotKVCache, batched_decode: bool = True):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        cache: SlotKVCache,
+        batched_decode: bool = True,
+        native: NativeCausalLM | None = None,
+    ):
         self.model, self.cache, self.batched_decode = model, cache, batched_decode
+        self.native = native
+        """the engine's own forward over the model's weights (None: the HF forward)"""
+        self._device = next(model.parameters()).device
         self.adapters: tuple[str, ...] = tuple(getattr(model, "peft_config", None) or {})
         self.default_adapter: str | None = _active_adapter(model) if self.adapters else None
         """what `model(...)` runs: the PeftModel's active adapter (None: a plain model)"""
@@ -49,7 +58,7 @@ class ModelRunner:
 
     def execute(self, chunks: list[Chunk]) -> list[ChunkLogits]:
         """Forward the chunks' tokens; write their keys/values; return logits per chunk."""
-        if not self.adapters:
+        if not self.adapters or self.native is not None:  # the own forward batches adapters
             return self._forward(chunks, None)
         results: dict[int, ChunkLogits] = {}
         for name in dict.fromkeys(c.request.adapter for c in chunks):
@@ -60,7 +69,7 @@ class ModelRunner:
 
     @torch.inference_mode()
     def _forward(self, chunks: list[Chunk], adapter: str | None) -> list[ChunkLogits]:
-        device = next(self.model.parameters()).device
+        device = self._device
         layout = StepLayout.build(
             [c.request.slot for c in chunks],
             [c.request.num_computed for c in chunks],
@@ -77,6 +86,23 @@ class ModelRunner:
         self.cache.layout = layout
         try:
             self.forward_passes += 1
+            if self.native is not None:
+                rows = None
+                if self.native.adapters is not None:
+                    rows = self.native.adapters.rows(
+                        [a for c in chunks for a in [c.request.adapter] * c.num_tokens], device
+                    )
+                _run_pre_hooks(self.model)
+                logits = self.native.forward(
+                    torch.tensor(ids, dtype=torch.long, device=device),
+                    layout.token_positions,
+                    layout,
+                    self.cache,
+                    torch.tensor(keep, device=device),
+                    self.batched_decode,
+                    rows,
+                )
+                return _split_logits(chunks, keeps, logits)
             with use_slot_attention(self.model), _adapter(self.model, adapter):
                 out = self.model(
                     input_ids=torch.tensor(ids, dtype=torch.long, device=device).view(-1, 1),
@@ -90,6 +116,14 @@ class ModelRunner:
         finally:
             self.cache.layout = None
         return _split_logits(chunks, keeps, out.logits.reshape(-1, out.logits.shape[-1]))
+
+
+def _run_pre_hooks(model: torch.nn.Module) -> None:
+    """Forward pre-hooks registered on the HF model (instrumentation, fault injection) run
+    before each of the engine's own forward passes too, as they would before `model(...)`
+    (called with no positional inputs: the token rows are not the HF model's inputs)."""
+    for hook in list(model._forward_pre_hooks.values()):
+        hook(model, ())
 
 
 def _active_adapter(model: torch.nn.Module) -> str:

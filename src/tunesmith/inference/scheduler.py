@@ -11,7 +11,8 @@ Policy of one step, under `token_budget` tokens:
 1. every running request that is decoding gets its one token (oldest first);
 2. running requests still in their prompt get their next prompt chunk (chunked prefill);
 3. waiting requests are admitted in arrival order while a KV slot is free and budget is
-   left; each gets a slot and its first prompt chunk.
+   left; each gets a slot (with the cached blocks of its prompt loaded into it when prefix
+   caching is on) and its first prompt chunk.
 
 A request holds its slot from admission to its end (a slot holds a whole context, so
 nothing is ever preempted); `finish` returns the slot at once.
@@ -24,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from tunesmith.inference.kv_cache import SlotKVCache
+from tunesmith.inference.prefix_cache import PrefixCache
 from tunesmith.inference.request import Request
 
 
@@ -52,13 +54,16 @@ class SchedulerOutput:
 class Scheduler:
     """FCFS admission into KV slots; decode first, then chunked prefill (see module doc)."""
 
-    def __init__(self, cache: SlotKVCache, token_budget: int):
+    def __init__(
+        self, cache: SlotKVCache, token_budget: int, prefix_cache: PrefixCache | None = None
+    ):
         if token_budget < cache.num_slots:
             raise ValueError(
                 f"token budget {token_budget} is below the {cache.num_slots} slots: "
                 "every running sequence must be able to decode in one step"
             )
         self.cache, self.token_budget = cache, token_budget
+        self.prefix_cache = prefix_cache
         self.waiting: deque[Request] = deque()
         self.running: list[Request] = []
 
@@ -79,6 +84,8 @@ class Scheduler:
             req.slot = self.cache.allocate()
             req.metrics.scheduled = time.monotonic()
             self.running.append(req)
+            if self.prefix_cache is not None:
+                req.num_computed = self.prefix_cache.load(req)
             n = min(req.num_uncomputed, budget)
             out.chunks.append(Chunk(req, n))
             budget -= n
@@ -86,6 +93,8 @@ class Scheduler:
 
     def finish(self, request: Request) -> None:
         """Drop a request from the queue or the running set; free its slot."""
+        if self.prefix_cache is not None:
+            self.prefix_cache.forget(request)
         if request.slot is not None:
             self.running.remove(request)
             self.cache.free(request.slot)

@@ -84,6 +84,12 @@ class ServerMetrics:
             labels,
             registry=r,
         )
+        self.prefix_hit_rate = Gauge(
+            "tunesmith:prefix_cache_hit_rate",
+            "Prompt tokens loaded from the prefix cache / tokens that could hit (0: off).",
+            labels,
+            registry=r,
+        )
         self._last_token: dict[str, float] = {}
         self._seen_tokens: dict[str, int] = {}
 
@@ -94,6 +100,8 @@ class ServerMetrics:
         self.waiting.labels(name).set_function(lambda: engine.num_waiting)
         self.kv_usage.labels(name).set_function(lambda: engine.engine.cache.usage)
         self.in_flight.labels(name).set_function(lambda: admission.in_flight)
+        cache = engine.engine.prefix_cache
+        self.prefix_hit_rate.labels(name).set_function(lambda: cache.stats.hit_rate if cache else 0)
 
     def observe_step(self, outputs: list[RequestOutput]) -> None:
         name = self.model_name

@@ -107,6 +107,8 @@ async def ready(request: Request) -> JSONResponse:
     state = _state(request)
     if state.admission.draining:
         return APIError(503, "the server is shutting down", code="server_draining").response()
+    if not getattr(state.engine, "alive", True):
+        return APIError(503, "the engine core process died", code="engine_dead").response()
     return JSONResponse(Ready(in_flight=state.admission.in_flight).model_dump())
 
 
