@@ -16,7 +16,8 @@ VALID = (
     "valid: loss (mean token loss and perplexity), em (SQuAD exact match), f1 (SQuAD token "
     "F1), bleu (sacrebleu corpus BLEU / 100), rouge1 (ROUGE-1 F-measure), rouge2 (ROUGE-2 "
     "F-measure), rouge_l (ROUGE-L F-measure), accuracy (share of correct labels), macro_f1 "
-    "(per-class F1, unweighted mean), roc_auc (ROC-AUC from class scores)"
+    "(per-class F1, unweighted mean), roc_auc (ROC-AUC from class scores), pairwise_accuracy "
+    "(share of preference pairs whose chosen answer has the higher log-prob (preference data))"
 )
 BASE = "tiny-deepseek-v3-base"
 USER = {"role": "user", "content": "hi"}

@@ -80,17 +80,21 @@ def data_inspect(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from tunesmith.data.curate.inspect import inspect_data, print_inspection
+    from tunesmith.data.curate.inspect_preference import looks_like_preference, preference_report
 
-    report = inspect_data(
-        args.files,
-        fmt=args.format,
-        max_len=args.max_len,
-        tokenizer=args.tokenizer,
-        label_fields=args.field,
-        plot=None if args.no_tokens else args.plot,
-        tokens=not args.no_tokens,
-    )
-    print_inspection(report, Console())
+    if args.format == "auto" and looks_like_preference(args.files):  # chosen/rejected/completion
+        report = preference_report(args, Console())
+    else:
+        report = inspect_data(
+            args.files,
+            fmt=args.format,
+            max_len=args.max_len,
+            tokenizer=args.tokenizer,
+            label_fields=args.field,
+            plot=None if args.no_tokens else args.plot,
+            tokens=not args.no_tokens,
+        )
+        print_inspection(report, Console())
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             f.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
@@ -117,6 +121,13 @@ def bench_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_preference(args: argparse.Namespace) -> int:
+    from tunesmith.bench.preference import run_bench
+
+    run_bench(args.json, budget_tokens=args.budget_tokens)
+    return 0
+
+
 def models(args: argparse.Namespace) -> int:
     from tunesmith.models.registry import PRESETS
 
@@ -135,6 +146,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "data prepare": data_prepare,
     "bench data": bench_data,
     "bench memory": bench_memory,
+    "bench preference": bench_preference,
     "models": models,
 }
 COMMANDS.update(eval_cmd.COMMANDS)
@@ -283,6 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--steps", type=int, default=2, help="optimizer steps per arm")
     p.set_defaults(command="bench memory")
+    p = bench_sub.add_parser("preference", help="DPO: TRL's DPOTrainer against tunesmith")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--budget-tokens", type=int, default=60_000, help="chosen tokens of the pairs")
+    p.set_defaults(command="bench preference")
     serve_cmd.add_bench_parser(bench_sub)
 
     _data_parsers(sub)

@@ -253,6 +253,7 @@ EVAL_METRICS = (
     "accuracy",
     "macro_f1",
     "roc_auc",
+    "pairwise_accuracy",
 )
 
 
@@ -279,16 +280,51 @@ class OutputConfig:
     plot: bool = opt(True, "write loss_curve.png")
 
 
+# Preference losses and reference modes (training/preference/; a test keeps them equal).
+PREFERENCE_LOSSES = ["dpo", "robust", "ipo", "hinge", "orpo", "simpo", "cpo", "kto"]
+
+
+@dataclass
+class PreferenceConfig:
+    loss: str = opt(
+        "dpo",
+        "dpo (sigmoid; label_smoothing > 0: conservative DPO), robust (rDPO), ipo, hinge, kto "
+        "(unpaired data), orpo, simpo, cpo (the last three need no reference model)",
+        choices=PREFERENCE_LOSSES,
+    )
+    beta: float = opt(
+        0.0,
+        "the loss's beta (orpo: lambda); 0 = the paper's default (0.1; simpo 2.0)",
+        min=0.0,
+    )
+    label_smoothing: float = opt(
+        0.0, "dpo / simpo / cpo: label noise e (conservative DPO); robust: the flip rate e > 0",
+        min=0.0, max=0.49,
+    )  # fmt: skip
+    gamma: float = opt(1.0, "simpo: target reward margin gamma", min=0.0)
+    cpo_alpha: float = opt(1.0, "cpo: weight of the NLL term on the chosen answers", min=0.0)
+    desirable_weight: float = opt(1.0, "kto: weight of desirable examples' losses", gt=0.0)
+    undesirable_weight: float = opt(1.0, "kto: weight of undesirable examples' losses", gt=0.0)
+    reference: str = opt(
+        "auto",
+        "reference log-probs: adapter (the base with the adapter disabled), cached (computed "
+        "once into the run dir), copy (a frozen copy); auto = adapter for adapter methods, "
+        "cached otherwise, none for orpo / simpo / cpo",
+        choices=["auto", "adapter", "cached", "copy"],
+    )
+
+
 # Training objectives (training/recipes/): each reads top to bottom over the shared setup.
-RECIPES = ["sft", "distill"]
+RECIPES = ["sft", "distill", "preference"]
 
 
 @dataclass
 class Config:
     recipe: str = opt(
         "sft",
-        "training objective: sft (cross-entropy on the labels) or distill (a frozen teacher's "
-        "distributions too; settings in distill); method.name chooses which weights train",
+        "training objective: sft (cross-entropy on the labels), distill (a frozen teacher's "
+        "distributions too; settings in distill) or preference (DPO family on preference "
+        "pairs; settings in preference); method.name chooses which weights train",
         choices=RECIPES,
     )
     model: ModelConfig = field(
@@ -308,4 +344,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig, metadata={"help": "run directory"})
     distill: DistillConfig = field(
         default_factory=DistillConfig, metadata={"help": "recipe=distill: the teacher"}
+    )
+    preference: PreferenceConfig = field(
+        default_factory=PreferenceConfig, metadata={"help": "recipe=preference: the loss"}
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tunesmith.evaluation.compare import Evaluated, load_evaluated, metric_names, plot_compare
 from tunesmith.evaluation.records import read_dataset, read_predictions
-from tunesmith.evaluation.registry import LABEL, TEXT, of_kind, parse_metrics
+from tunesmith.evaluation.registry import LABEL, PAIR, TEXT, of_kind, parse_metrics
 from tunesmith.evaluation.report import fmt, markdown_table, write_results
 from tunesmith.evaluation.runner import EvalOptions, EvalResult, evaluate_items, label_choices
 from tunesmith.evaluation.score import score_rows
@@ -44,6 +44,12 @@ def run_eval(
     those of `tunesmith eval run` (docs/eval.md).
     """
     names = parse_metrics(metrics)
+    if of_kind(names, PAIR):
+        from tunesmith.evaluation.pairwise import run_pairwise
+
+        return run_pairwise(model, data, names, adapter=adapter, output=output,
+                            max_samples=max_samples, dtype=dtype, batch_tokens=batch_tokens,
+                            max_len=max_len, progress=progress)  # fmt: skip
     opts = EvalOptions(names, max_new_tokens, batch_size, batch_tokens, max_len, score_reasoning)
     items = read_dataset(data, names, data_format, max_samples)
     if of_kind(names, LABEL):

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 
 from tunesmith.errors import ConfigError
 
-TEXT, LABEL, LOSS = "text", "label", "loss"
+TEXT, LABEL, LOSS, PAIR = "text", "label", "loss", "pair"
 
 
 @dataclass(frozen=True)
 class MetricSpec:
     kind: str
-    """text: a prediction against references; label: classes; loss: teacher forcing."""
+    """text: a prediction against references; label: classes; loss: teacher forcing;
+    pair: log-probs of chosen vs rejected answers of preference pairs."""
     keys: tuple[str, ...]
     """What it reports (eval.json `metrics`; `eval_<key>` during training)."""
     higher_is_better: bool
@@ -34,6 +35,12 @@ METRICS: dict[str, MetricSpec] = {
     "accuracy": MetricSpec(LABEL, ("accuracy",), True, "share of correct labels"),
     "macro_f1": MetricSpec(LABEL, ("macro_f1",), True, "per-class F1, unweighted mean"),
     "roc_auc": MetricSpec(LABEL, ("roc_auc",), True, "ROC-AUC from class scores"),
+    "pairwise_accuracy": MetricSpec(
+        PAIR,
+        ("pairwise_accuracy",),
+        True,
+        "share of preference pairs whose chosen answer has the higher log-prob (preference data)",
+    ),  # fmt: skip
 }
 
 HIGHER_IS_BETTER = {key: s.higher_is_better for s in METRICS.values() for key in s.keys}

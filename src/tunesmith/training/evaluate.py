@@ -12,6 +12,7 @@ from transformers import PreTrainedTokenizerBase
 
 from tunesmith.config.schema import EVAL_METRICS, EvalConfig
 from tunesmith.data.types import Conversation
+from tunesmith.errors import ConfigError
 from tunesmith.evaluation.generate import generate_answers
 from tunesmith.evaluation.loglik import sample_losses
 from tunesmith.evaluation.metrics import exact_match, final_answer, perplexity
@@ -65,6 +66,11 @@ def evaluate(
     """The configured metrics on the validation split, keyed eval_<metric>."""
     if cfg.max_samples:
         samples, convs = samples[: cfg.max_samples], convs[: cfg.max_samples]
+    if "pairwise_accuracy" in cfg.metrics:
+        raise ConfigError(
+            "eval.metrics: pairwise_accuracy scores preference pairs; recipe=preference reports "
+            "it on its validation pairs (eval_pairwise_accuracy), sft validation data has none"
+        )
     out: dict[str, float] = {}
     if "loss" in cfg.metrics:
         loss = eval_loss(model, samples, batch_tokens)

@@ -106,9 +106,9 @@ def start(cfg: Config) -> Run:
     return Run(cfg, run_dir, resume_from, group)
 
 
-def _open_run_dir(run: Run, splits: Splits) -> None:
-    """Rank 0 creates the run dir (cleared on a fresh start) and writes config.yaml and the
-    rejects; the other ranks wait. A run that fails its checks leaves no directory behind."""
+def open_run_dir(run: Run, splits: Splits | None = None) -> None:
+    """Once model and data checked out: rank 0 creates the run dir (cleared on a fresh start)
+    and writes config.yaml and the rejects of `splits`; the other ranks wait. A run that fails its checks leaves no directory behind."""
     group = run.group
     group.wait_for_everyone()
     if group.is_main_process:
@@ -116,7 +116,8 @@ def _open_run_dir(run: Run, splits: Splits) -> None:
             clear_outputs(run.dir)
         run.dir.mkdir(parents=True, exist_ok=True)
         save_config(run.cfg, run.dir / "config.yaml")
-        write_rejects(splits, run.dir)
+        if splits is not None:
+            write_rejects(splits, run.dir)
     group.wait_for_everyone()
 
 
@@ -149,7 +150,7 @@ def make_engine(cfg: Config, run: Run) -> Engine:
 def load_data(cfg: Config, tok: PreTrainedTokenizerBase, run: Run) -> Splits:
     """Train / validation samples of the chat-template format; then the run dir opens."""
     splits = build_splits(cfg.data, tok, seed=cfg.train.seed)
-    _open_run_dir(run, splits)
+    open_run_dir(run, splits)
     return splits
 
 

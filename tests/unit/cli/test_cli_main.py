@@ -54,6 +54,7 @@ def test_commands_map_covers_every_subcommand():
         "data prepare",
         "bench data",
         "bench memory",
+        "bench preference",
         "bench serve",
         "eval run",
         "eval score",

@@ -46,7 +46,7 @@ def test_lines_show_type_default_and_constraints():
 def test_grouped_by_section_in_schema_order():
     text = format_help()
     headers = [ln.split(":")[0] for ln in text.splitlines() if ln and not ln.startswith(" ")]
-    assert headers[-12:] == [
+    assert headers[-13:] == [
         "model",
         "data",
         "method",
@@ -59,6 +59,7 @@ def test_grouped_by_section_in_schema_order():
         "distributed",
         "output",
         "distill",
+        "preference",
     ]
     assert "train: optimisation loop" in text.splitlines()
 

@@ -25,15 +25,21 @@ def test_expected_presets_exist() -> None:
         "deepseek-v2-lite",
     ):
         assert f"{model}/lora" in names
+    for model in TINY | {"deepseek-r1-distill-qwen-1.5b", "deepseek-r1-distill-qwen-7b",
+                         "deepseek-r1-distill-llama-8b"}:  # fmt: skip
+        assert {f"{model}/dpo", f"{model}/orpo", f"{model}/kto"} <= names
 
 
 @pytest.mark.parametrize("path", TRAIN_PRESETS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_preset_loads(path: Path) -> None:
     cfg = load_config(path)
     assert path.read_text().count("\nrecipe: ") == 1  # every preset names its recipe
-    recipe = "distill" if path.stem == "distill" else "sft"
-    assert cfg.recipe == recipe
-    assert cfg.method.name == ("full" if recipe == "distill" else path.stem.split("-")[0])
+    recipe = {"distill": "distill", "dpo": "preference", "orpo": "preference", "kto": "preference"}
+    assert cfg.recipe == recipe.get(path.stem, "sft")
+    if cfg.recipe == "preference":
+        assert (cfg.method.name, cfg.preference.loss) == ("lora", path.stem)
+    else:
+        assert cfg.method.name == ("full" if path.stem == "distill" else path.stem.split("-")[0])
     assert path.read_text().splitlines()[1].startswith("# Run") or "tunesmith train" in (
         path.read_text()
     )

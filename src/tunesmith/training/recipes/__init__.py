@@ -13,9 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tunesmith.config.schema import Config
+from tunesmith.training.preference import recipe as preference
 from tunesmith.training.recipes import distill, sft
 
 RECIPES: dict[str, Callable[[Config], Path]] = {
     "sft": sft.train,
     "distill": distill.train,
+    "preference": preference.train,
 }

@@ -1,0 +1,1 @@
+"""Preference optimisation: DPO-family losses, packed pairs, reference log-probs, the recipe."""
