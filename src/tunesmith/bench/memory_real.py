@@ -134,6 +134,8 @@ def hf_child(model_dir: str, method: str, seq: int, out_dir: str) -> dict:
 
 
 def child(spec_path: str) -> None:
+    import torch
+
     spec = json.loads(Path(spec_path).read_text())
     if spec["kind"] == "hf":
         numbers = hf_child(spec["model"], spec["method"], spec["seq"], spec["out"])
@@ -145,7 +147,10 @@ def child(spec_path: str) -> None:
             from tunesmith.models.load import load_model_and_tokenizer
             from tunesmith.training.data import build_splits
 
-            _, tok = load_model_and_tokenizer(cfg.model)
+            model, tok = load_model_and_tokenizer(cfg.model)
+            with torch.no_grad():  # page the (memory-mapped) weights in, as training will
+                for p in model.parameters():
+                    p.sum()
             build_splits(cfg.data, tok, seed=0, rejects_dir=None)
             numbers = {"trainable_params": 0}
         else:
@@ -271,7 +276,7 @@ def run_bench(
         "rows": rows,
         "arms": summarize(s, rows),
     }
-    print_real_table(report, Console())
+    print_real_table(report, Console(width=170))
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -42,6 +42,6 @@ def print_real_table(report: dict, console: Console) -> None:
     console.print(table)
     console.print(
         "target: tunesmith LoRA at 4,096 tokens <= 0.40 of the Trainer + PEFT LoRA delta "
-        "('vs Trainer'); 'fp32 logits' is one [seq, vocab] fp32 tensor, the plain path holds "
+        "('vs Trainer'); 'fp32 logits' is one \\[seq, vocab] fp32 tensor, the plain path holds "
         "several (logits, their fp32 copy, softmax, gradient)"
     )

@@ -76,7 +76,9 @@ ROWS = (
 def print_report(report: dict, console: Console) -> None:
     s = report["settings"]
     table = Table(
-        title=f"bench train: {s['model']}, LoRA r={s['lora']['r']}, "
+        title=f"bench train: {s['model']}, "
+        f"{'LoRA r=' + str(s['lora']['r']) if s.get('method', 'lora') == 'lora' else 'full'}, "
+        f"{s.get('precision', 'fp32')}, "
         f"{s['train_data']['tokens']:,} tokens, {s['torch_threads']} threads"
     )
     table.add_column("metric")
