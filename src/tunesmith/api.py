@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
-from tunesmith.config.load import config_from_dict, config_to_dict, load_config
+from tunesmith.config.load import apply_overrides, check_config, config_from_dict, load_config
 from tunesmith.config.schema import Config
 
 
@@ -14,27 +15,21 @@ def resolve_config(
     overrides: list[str] | None = None,
     **kw_overrides: Any,
 ) -> Config:
-    """A Config from a Config, a dict, a YAML path or None (defaults), with overrides applied.
+    """A Config from a Config, a dict, a YAML path or None (defaults), with overrides applied,
+    then validated once (so an override may make a partial file valid).
 
     Keyword overrides use `__` for dots: `train__lr=1e-3` is `train.lr=1e-3`.
     """
     dotted = {k.replace("__", "."): v for k, v in kw_overrides.items()}
     if isinstance(config_or_path, Config):
-        config_or_path = config_to_dict(config_or_path)
-    if isinstance(config_or_path, dict):
-        cfg = config_from_dict(config_or_path)
-        base = config_to_dict(cfg)
-        return load_config(None, _apply_dict(base, overrides or [], dotted))
-    cfg = load_config(config_or_path, overrides or [])
-    if dotted:
-        cfg = load_config(None, _apply_dict(config_to_dict(cfg), [], dotted))
+        cfg = copy.deepcopy(config_or_path)
+    elif isinstance(config_or_path, dict):
+        cfg = config_from_dict(config_or_path, check=False)
+    else:
+        cfg = load_config(config_or_path, check=False)
+    cfg = apply_overrides(apply_overrides(cfg, overrides or []), dotted)
+    check_config(cfg)
     return cfg
-
-
-def _apply_dict(base: dict, overrides: list[str], dotted: dict[str, Any]) -> dict:
-    from tunesmith.config.load import apply_overrides
-
-    return apply_overrides(apply_overrides(base, overrides), dotted)
 
 
 def train(

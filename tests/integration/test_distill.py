@@ -1,4 +1,4 @@
-"""`method.name: distill` on the demo task: a tiny Qwen2 student learning from a fine-tuned
+"""`recipe: distill` on the demo task: a tiny Qwen2 student learning from a fine-tuned
 tiny DeepSeek-V3 teacher beats the same student trained on the labels alone for the same
 steps; LoRA students, the example config, DDP and bad teachers work as documented."""
 
@@ -49,19 +49,24 @@ def teacher(chat_files, tmp_path_factory) -> Path:
     return train(cfg)
 
 
-def student(chat_files, out: Path, method: str, **distill) -> list[dict]:
-    cfg = tiny_config("tiny-qwen2", method, chat_files["train"], out, max_steps=STEPS)
+def distill_config(chat_files, out: Path, teacher: Path, **train_overrides) -> dict:
+    """recipe=distill with a full student (tiny Qwen2) and `teacher`."""
+    cfg = tiny_config("tiny-qwen2", "full", chat_files["train"], out, **train_overrides)
+    return {"recipe": "distill", **cfg, "distill": {"teacher": str(teacher)}}
+
+
+def student(chat_files, out: Path, **distill) -> list[dict]:
+    cfg = tiny_config("tiny-qwen2", "full", chat_files["train"], out, max_steps=STEPS)
     cfg["data"]["validation"] = [str(chat_files["validation"])]
     cfg["train"]["eval_every"] = 12
-    cfg["method"]["distill"] = distill
+    if distill:
+        cfg |= {"recipe": "distill", "distill": distill}
     return metrics(train(cfg))
 
 
 def test_distilled_student_beats_the_student_trained_on_labels(chat_files, teacher, tmp_path):
-    labels = student(chat_files, tmp_path / "labels", "full")
-    kd = student(
-        chat_files, tmp_path / "kd", "distill", teacher=str(teacher), alpha=0.5, temperature=2.0
-    )
+    labels = student(chat_files, tmp_path / "labels")
+    kd = student(chat_files, tmp_path / "kd", teacher=str(teacher), alpha=0.5, temperature=2.0)
     evals = {
         name: [round(r["eval_loss"], 3) for r in run if "eval_loss" in r]
         for name, run in (("labels", labels), ("kd", kd))
@@ -72,7 +77,7 @@ def test_distilled_student_beats_the_student_trained_on_labels(chat_files, teach
     assert evals["kd"][-1] < evals["labels"][-1] - 0.5
     assert all("kd_loss" in r for r in kd) and not any("kd_loss" in r for r in labels)
     summary = json.loads((tmp_path / "kd" / "train_summary.json").read_text())
-    assert summary["method"] == "distill"
+    assert (summary["recipe"], summary["method"]) == ("distill", "full")
     assert summary["distill"] == {
         "teacher": str(teacher),
         "student": "full",
@@ -82,11 +87,11 @@ def test_distilled_student_beats_the_student_trained_on_labels(chat_files, teach
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "kd" / "model")
     assert model.config.model_type == "qwen2"
     config = yaml.safe_load((tmp_path / "kd" / "config.yaml").read_text())
-    assert config["method"]["name"] == "distill"
+    assert (config["recipe"], config["method"]["name"]) == ("distill", "full")
 
 
 def test_teacher_from_a_run_directory_is_the_trained_model(teacher):
-    cfg = load_config(None, ["method.name=distill", f"method.distill.teacher={teacher}"])
+    cfg = load_config(None, ["recipe=distill", f"distill.teacher={teacher}"])
     adapted, tok = load_trained(teacher)
     frozen, _ = load_teacher(cfg, tok)
     ids = torch.tensor([[0, 17, 230, 1022, 5, 88]])
@@ -103,8 +108,8 @@ def test_example_config_with_a_lora_student(teacher, tmp_path, monkeypatch, caps
     argv = [
         "train",
         "configs/tiny-qwen2/distill.yaml",
-        f"method.distill.teacher={teacher}",
-        "method.distill.student=lora",
+        f"distill.teacher={teacher}",
+        "method.name=lora",
         "train.max_steps=2",
         "train.eval_every=0",
         "eval.max_samples=4",
@@ -123,10 +128,7 @@ def test_example_config_with_a_lora_student(teacher, tmp_path, monkeypatch, caps
 
 def test_two_processes_follow_one_process_with_the_teacher_term(chat_files, teacher, tmp_path):
     """DDP on 2 processes x 1 micro-batch = 1 process x 2: same CE and KD per step."""
-    cfg = tiny_config(
-        "tiny-qwen2", "distill", chat_files["train"], tmp_path / "unused", max_steps=4
-    )
-    cfg["method"]["distill"] = {"teacher": str(teacher)}
+    cfg = distill_config(chat_files, tmp_path / "unused", teacher, max_steps=4)
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
     one = train(
@@ -153,16 +155,15 @@ def test_a_teacher_with_another_vocabulary_is_refused(chat_files, teacher, tmp_p
     tok = load_tokenizer(None)
     tok.add_tokens(["<tool>"])
     tok.save_pretrained(other)
-    cfg = tiny_config("tiny-qwen2", "distill", chat_files["train"], tmp_path / "run", max_steps=1)
-    cfg["method"]["distill"] = {"teacher": str(other)}
+    cfg = distill_config(chat_files, tmp_path / "run", other, max_steps=1)
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
     assert main(["train", str(path)]) == 2
     err = capsys.readouterr().err
     assert err == (
-        f"error: method.distill.teacher: vocab mismatch: the teacher '{other}' has 4097 tokens, "
+        f"error: distill.teacher: vocab mismatch: the teacher '{other}' has 4097 tokens, "
         "the student 4096, and token '<tool>' is id 4096 in the teacher but None in the "
         "student; distillation needs the same tokenizer for both\n"
     )
     assert not (tmp_path / "run" / "model").exists()
-    assert main(["train", str(path), f"method.distill.teacher={teacher}"]) == 0  # retry works
+    assert main(["train", str(path), f"distill.teacher={teacher}"]) == 0  # retry works

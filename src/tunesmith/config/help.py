@@ -30,7 +30,7 @@ def format_help(cls: type = Config) -> str:
     """All keys of `cls` grouped by section: `section.key  (type, default X, ...)  help`."""
     leaves = [(key, info) for key, info in walk(cls) if not info.is_section]
     width = max(len(key) for key, _ in leaves)
-    lines = [_INTRO]
+    lines = [_INTRO, ""]
     for key, info in walk(cls):
         if info.is_section:
             if lines[-1]:
@@ -52,11 +52,13 @@ def _allowed(meta: dict) -> str:
 def format_reference_markdown(cls: type = Config) -> str:
     """The `## Reference` tables of docs/config.md (one per section), from the schema."""
     out: list[str] = []
+    header = ["| Field | Type | Default | Allowed | Help |", "|---|---|---|---|---|"]
     for key, info in walk(cls):
         if info.is_section:
-            out += ["", f"### `{key}` — {info.help}", ""]
-            out += ["| Field | Type | Default | Allowed | Help |", "|---|---|---|---|---|"]
+            out += ["", f"### `{key}` — {info.help}", "", *header]
             continue
+        if "." not in key and not out:  # top-level settings come first
+            out += ["", "### top level", "", *header]
         hint = type_name(info.hint).replace("|", "\\|")
         out.append(
             f"| `{key}` | {hint} | `{_default(info.default())}` | "

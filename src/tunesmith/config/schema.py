@@ -125,32 +125,7 @@ class FreezeConfig:
     )
 
 
-@dataclass
-class DistillConfig:
-    teacher: str | None = opt(
-        None,
-        "teacher for method.name=distill: a model directory, a tunesmith run directory "
-        "(adapter or full) or a preset with weights (tiny-deepseek-v3-base); same tokenizer "
-        "as the student (the model section)",
-    )
-    student: str = opt(
-        "full",
-        "how the student trains: full, or lora / dora / freeze with their usual settings",
-        choices=["full", "lora", "dora", "freeze"],
-    )
-    alpha: float = opt(
-        0.5,
-        "weight of the teacher term in alpha * T^2 * KL + (1 - alpha) * CE (KL of the "
-        "student from the teacher at temperature T, CE on the labels)",
-        min=0.0,
-        max=1.0,
-    )
-    temperature: float = opt(
-        2.0, "softmax temperature T applied to teacher and student logits", gt=0.0
-    )
-
-
-METHODS = ["lora", "dora", "qlora", "prefix", "freeze", "full", "distill"]
+METHODS = ["lora", "dora", "qlora", "prefix", "freeze", "full"]
 
 
 @dataclass
@@ -158,8 +133,8 @@ class MethodConfig:
     name: str = opt(
         "lora",
         "fine-tuning method: lora, dora (weight-decomposed LoRA), qlora (LoRA on a 4-bit "
-        "base, CUDA), prefix (prefix tuning), freeze (chosen layers/modules in full), full, "
-        "distill (learn from a teacher's outputs too; method.distill)",
+        "base, CUDA), prefix (prefix tuning), freeze (chosen layers/modules in full) or full; "
+        "which weights train, whatever the recipe",
         choices=METHODS,
     )
     lora: LoraConfig = field(
@@ -171,9 +146,6 @@ class MethodConfig:
     )
     freeze: FreezeConfig = field(
         default_factory=FreezeConfig, metadata={"help": "what `freeze` trains"}
-    )
-    distill: DistillConfig = field(
-        default_factory=DistillConfig, metadata={"help": "knowledge distillation settings"}
     )
 
 
@@ -265,6 +237,26 @@ class TrainConfig:
     progress: bool = opt(True, "show a progress bar")
 
 
+@dataclass
+class DistillConfig:
+    teacher: str | None = opt(
+        None,
+        "teacher for recipe=distill: a model directory, a tunesmith run directory "
+        "(adapter or full) or a preset with weights (tiny-deepseek-v3-base); same tokenizer "
+        "as the student (the model section, trained with method.name)",
+    )
+    alpha: float = opt(
+        0.5,
+        "weight of the teacher term in alpha * T^2 * KL + (1 - alpha) * CE (KL of the "
+        "student from the teacher at temperature T, CE on the labels)",
+        min=0.0,
+        max=1.0,
+    )
+    temperature: float = opt(
+        2.0, "softmax temperature T applied to teacher and student logits", gt=0.0
+    )
+
+
 # Metric names (what each needs and computes: evaluation/registry.py, docs/eval.md).
 EVAL_METRICS = (
     "loss",
@@ -303,8 +295,18 @@ class OutputConfig:
     plot: bool = opt(True, "write loss_curve.png")
 
 
+# Training objectives (training/recipes/): each reads top to bottom over the shared setup.
+RECIPES = ["sft", "distill"]
+
+
 @dataclass
 class Config:
+    recipe: str = opt(
+        "sft",
+        "training objective: sft (cross-entropy on the labels) or distill (a frozen teacher's "
+        "distributions too; settings in distill); method.name chooses which weights train",
+        choices=RECIPES,
+    )
     model: ModelConfig = field(
         default_factory=ModelConfig, metadata={"help": "model and tokenizer"}
     )
@@ -320,3 +322,6 @@ class Config:
         default_factory=DistributedConfig, metadata={"help": "multi-process training"}
     )
     output: OutputConfig = field(default_factory=OutputConfig, metadata={"help": "run directory"})
+    distill: DistillConfig = field(
+        default_factory=DistillConfig, metadata={"help": "recipe=distill: the teacher"}
+    )

@@ -1,9 +1,10 @@
-"""`method.name: distill`: train the model section (the student) on a frozen teacher's
-next-token distributions as well as on the labels.
+"""The distillation objective (recipe=distill, training/recipes/distill.py): train the model
+section (the student, with any method.name) on a frozen teacher's next-token distributions as
+well as on the labels.
 
-    method:
-      name: distill
-      distill: {teacher: runs/teacher, alpha: 0.5, temperature: 2.0, student: full}
+    recipe: distill
+    method: {name: full}
+    distill: {teacher: runs/teacher, alpha: 0.5, temperature: 2.0}
 
 Per target token t (the positions the cross-entropy uses; prompt and padding are -100):
 
@@ -30,36 +31,33 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
-from tunesmith.config.schema import Config, MethodConfig, ModelConfig
+from tunesmith.config.schema import Config, ModelConfig
 from tunesmith.errors import ConfigError
 from tunesmith.tokenize.packing import IGNORE
+from tunesmith.training.loss import Terms, count_targets, logits_and_loss_sum
 
 STUDENT_METHODS = ("full", "lora", "dora", "freeze")
 
 
-def student_config(cfg: Config) -> Config:
-    """The config the student trains with: `method.name` set to `method.distill.student`
-    (every other section as given). Any other method is returned unchanged."""
-    if cfg.method.name != "distill":
-        return cfg
-    method = dataclasses.replace(cfg.method, name=cfg.method.distill.student)
-    return dataclasses.replace(cfg, method=method)
-
-
 def check_distill(cfg: Config) -> None:
     """Settings that need no weights (ConfigError)."""
-    d = cfg.method.distill
-    if cfg.method.name != "distill":
+    d = cfg.distill
+    if cfg.recipe != "distill":
         if d.teacher:
             raise ConfigError(
-                f"method.distill.teacher is set but method.name is {cfg.method.name}; "
-                "set method.name=distill to distil, or remove the teacher"
+                f"distill.teacher is set but recipe is {cfg.recipe}; set recipe=distill to "
+                "distil, or remove the teacher"
             )
         return
     if not d.teacher:
         raise ConfigError(
-            "method.distill.teacher: method.name=distill needs a teacher (a model directory, "
+            "distill.teacher: recipe=distill needs a teacher (a model directory, "
             "a tunesmith run directory, or tiny-deepseek-v3-base)"
+        )
+    if cfg.method.name not in STUDENT_METHODS:
+        raise ConfigError(
+            f"method.name: recipe=distill trains the student with {', '.join(STUDENT_METHODS)}; "
+            f"got {cfg.method.name}"
         )
 
 
@@ -76,7 +74,7 @@ def _load(name: str, cfg: ModelConfig) -> tuple[torch.nn.Module, PreTrainedToken
         return model, tok
     if name in PRESETS and PRESETS[name].path() is None:
         raise ConfigError(
-            f"method.distill.teacher: '{name}' is a random-init preset; a teacher needs trained "
+            f"distill.teacher: '{name}' is a random-init preset; a teacher needs trained "
             "weights (a model directory, a tunesmith run directory, or tiny-deepseek-v3-base)"
         )
     resolve_model_dir(name)
@@ -87,14 +85,14 @@ def _load(name: str, cfg: ModelConfig) -> tuple[torch.nn.Module, PreTrainedToken
 def load_teacher(
     cfg: Config, tok: PreTrainedTokenizerBase
 ) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
-    """The frozen teacher named by `method.distill.teacher`, in the student's dtype and
+    """The frozen teacher named by `distill.teacher`, in the student's dtype and
     attention kernel; its tokenizer must be the student's."""
-    name = cfg.method.distill.teacher
+    name = cfg.distill.teacher
     try:
         teacher, teacher_tok = _load(name, cfg.model)
     except ConfigError as e:
-        text = str(e).replace("model.name_or_path", "method.distill.teacher", 1)
-        raise ConfigError(text.replace("model.tokenizer", "method.distill.teacher", 1)) from None
+        text = str(e).replace("model.name_or_path", "distill.teacher", 1)
+        raise ConfigError(text.replace("model.tokenizer", "distill.teacher", 1)) from None
     check_same_vocab(name, teacher_tok, tok)
     teacher.eval()
     teacher.requires_grad_(False)
@@ -111,14 +109,15 @@ def check_same_vocab(
     differ = sorted(set(a.items()) ^ set(b.items()), key=lambda kv: (kv[1], kv[0]))
     token = differ[0][0]
     raise ConfigError(
-        f"method.distill.teacher: vocab mismatch: the teacher '{name}' has {len(a)} tokens, the "
+        f"distill.teacher: vocab mismatch: the teacher '{name}' has {len(a)} tokens, the "
         f"student {len(b)}, and token {token!r} is id {a.get(token)} in the teacher but "
         f"{b.get(token)} in the student; distillation needs the same tokenizer for both"
     )
 
 
 class Distiller:
-    """The distillation term of the training loss (see the module docstring)."""
+    """The distillation objective (see the module docstring): an `Objective` of
+    training/loss.py whose reported `loss` stays the cross-entropy, plus `kd_loss`."""
 
     def __init__(self, teacher: torch.nn.Module, alpha: float, temperature: float, vocab: int):
         self.teacher, self.alpha, self.temperature, self.vocab = teacher, alpha, temperature, vocab
@@ -126,7 +125,7 @@ class Distiller:
     @classmethod
     def from_config(cls, cfg: Config, tok: PreTrainedTokenizerBase) -> Distiller:
         teacher, _ = load_teacher(cfg, tok)
-        d = cfg.method.distill
+        d = cfg.distill
         return cls(teacher, d.alpha, d.temperature, len(tok))
 
     def to(self, device: torch.device) -> Distiller:
@@ -156,12 +155,20 @@ class Distiller:
     def objective(self, ce_sum: torch.Tensor, kd_sum: torch.Tensor) -> torch.Tensor:
         return self.alpha * kd_sum + (1.0 - self.alpha) * ce_sum
 
+    def weight(self, batch: dict[str, torch.Tensor]) -> int:
+        return count_targets(batch)
 
-def describe(method: MethodConfig) -> dict:
-    d = method.distill
+    def __call__(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Terms:
+        logits, ce = logits_and_loss_sum(model, batch)
+        kd = self.kd_sum(logits, batch)
+        return Terms(ce, self.objective(ce, kd), {"kd_loss": kd})
+
+
+def describe(cfg: Config) -> dict:
+    d = cfg.distill
     return {
         "teacher": d.teacher,
-        "student": d.student,
+        "student": cfg.method.name,
         "alpha": d.alpha,
         "temperature": d.temperature,
     }

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +12,6 @@ from tunesmith.tokenize.packing import IGNORE
 
 if TYPE_CHECKING:
     from tunesmith.models.moe import RouterAuxLoss
-    from tunesmith.training.distill import Distiller
     from tunesmith.training.distributed import Ranks
 
 
@@ -49,60 +48,103 @@ def real_tokens(batch: dict[str, torch.Tensor]) -> int:
 
 
 @dataclass
+class Terms:
+    """What an objective returns for one micro-batch, all sums over its `weight` units."""
+
+    loss: torch.Tensor  # reported as `loss` (the cross-entropy, for the LM objectives)
+    objective: torch.Tensor  # what is backpropagated
+    logs: dict[str, torch.Tensor] = field(default_factory=dict)  # more sums, e.g. kd_loss
+
+
+class Objective(Protocol):
+    """A recipe's loss on one micro-batch. The step's mean is taken over `weight` units of the
+    whole accumulation window (target tokens for the LM losses; a preference recipe may count
+    pairs), so accumulation and processes split the work without changing the gradient."""
+
+    def weight(self, batch: dict[str, torch.Tensor]) -> int: ...
+
+    def __call__(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Terms: ...
+
+
+class CrossEntropy:
+    """recipe=sft: the sum of next-token cross-entropy over the batch's targets."""
+
+    def weight(self, batch: dict[str, torch.Tensor]) -> int:
+        return count_targets(batch)
+
+    def __call__(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Terms:
+        loss = logits_and_loss_sum(model, batch)[1]
+        return Terms(loss, loss)
+
+
+@dataclass
 class StepLoss:
-    loss: float  # mean token loss over the global window
+    loss: float  # mean `loss` term per unit over the global window
     tokens: int  # real (non-padding) tokens over the global window
     aux_loss: float | None  # router balance loss (MoE models), target-weighted
-    kd_loss: float | None = None  # distillation term T^2 KL per target token (method distill)
+    extras: dict[str, float] = field(default_factory=dict)  # the objective's other terms
+
+    @property
+    def kd_loss(self) -> float | None:
+        """The distillation term T^2 KL per target token (recipe distill)."""
+        return self.extras.get("kd_loss")
 
 
 def accumulate_gradients(
     accelerator: Any,
     model: torch.nn.Module,
     window: list[dict[str, torch.Tensor]],
+    objective: Objective | None = None,
     *,
     ranks: Ranks | None = None,
     router: RouterAuxLoss | None = None,
     aux_coef: float = 0.0,
-    distill: Distiller | None = None,
 ) -> StepLoss:
     """Backward over a global window of micro-batches as if it were one batch.
 
-    Each micro-batch's summed loss is divided by the target count of the whole window (all
-    ranks), so the accumulated gradient equals the gradient of the window's mean token loss
-    however the tokens are split between micro-batches and processes. The engines average
-    gradients over ranks and `accelerator.backward` divides by the accumulation steps; the
-    factor `steps x world` undoes both. Rank r runs micro-batches r, r + world, ...
-    With `distill`, the distillation term is a sum over the same target tokens and is
-    scaled alike; `loss` stays the cross-entropy.
+    Each micro-batch's summed objective is divided by the weight (target count) of the whole
+    window (all ranks), so the accumulated gradient equals the gradient of the window's mean
+    token loss however the tokens are split between micro-batches and processes. The engines
+    average gradients over ranks and `accelerator.backward` divides by the accumulation steps;
+    the factor `steps x world` undoes both. Rank r runs micro-batches r, r + world, ...
+    `objective` defaults to the cross-entropy (recipe sft).
     """
+    objective = objective or CrossEntropy()
     local = ranks.local(window) if ranks is not None else window
     world = ranks.world if ranks is not None else 1
-    counts = [count_targets(b) for b in local]
+    counts = [objective.weight(b) for b in local]
     (n_global,) = ranks.sum([float(sum(counts))]) if ranks is not None else [sum(counts)]
     scale = accelerator.gradient_accumulation_steps * world / max(1.0, n_global)
-    loss_sum, aux_sum, kd_sum, tokens = 0.0, 0.0, 0.0, 0
+    loss_sum, aux_sum, tokens = 0.0, 0.0, 0
+    extra_sums: dict[str, float] = {}
     for batch, n in zip(local, counts, strict=True):
         with accelerator.accumulate(model):
             if router is not None:
                 router.reset()
             with accelerator.autocast():
-                logits, loss = logits_and_loss_sum(model, batch)
-                kd = distill.kd_sum(logits, batch) if distill is not None else None
-            del logits
+                terms = objective(model, batch)
             aux = router.loss() if router is not None else None
-            objective = loss if kd is None else distill.objective(loss, kd)
+            total = terms.objective
             if aux is not None and aux_coef:
-                objective = objective + aux_coef * aux * n
-            accelerator.backward(objective * scale)
-        loss_sum += float(loss.detach())
+                total = total + aux_coef * aux * n
+            accelerator.backward(total * scale)
+        loss_sum += float(terms.loss.detach())
         aux_sum += float(aux.detach()) * n if aux is not None else 0.0
-        kd_sum += float(kd.detach()) if kd is not None else 0.0
+        for key, value in terms.logs.items():
+            extra_sums[key] = extra_sums.get(key, 0.0) + float(value.detach())
         tokens += real_tokens(batch)
+    names = sorted(extra_sums)
     if ranks is not None:
-        loss_sum, aux_sum, kd_sum, tokens = ranks.sum([loss_sum, aux_sum, kd_sum, float(tokens)])
+        *sums, tokens = ranks.sum(
+            [loss_sum, aux_sum, *(extra_sums[k] for k in names), float(tokens)]
+        )
+        loss_sum, aux_sum = sums[0], sums[1]
+        extra_sums = dict(zip(names, sums[2:], strict=True))
         tokens = int(tokens)
     n = max(1.0, n_global)
     return StepLoss(
-        loss_sum / n, tokens, aux_sum / n if router else None, kd_sum / n if distill else None
+        loss_sum / n,
+        tokens,
+        aux_sum / n if router else None,
+        {k: extra_sums[k] / n for k in names},
     )

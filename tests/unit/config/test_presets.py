@@ -30,7 +30,10 @@ def test_expected_presets_exist() -> None:
 @pytest.mark.parametrize("path", TRAIN_PRESETS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_preset_loads(path: Path) -> None:
     cfg = load_config(path)
-    assert cfg.method.name == path.stem.split("-")[0]
+    assert path.read_text().count("\nrecipe: ") == 1  # every preset names its recipe
+    recipe = "distill" if path.stem == "distill" else "sft"
+    assert cfg.recipe == recipe
+    assert cfg.method.name == ("full" if recipe == "distill" else path.stem.split("-")[0])
     assert path.read_text().splitlines()[1].startswith("# Run") or "tunesmith train" in (
         path.read_text()
     )

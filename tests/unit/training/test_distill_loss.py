@@ -3,8 +3,6 @@ samples, token-weighted accumulation, a frozen teacher, and its settings' errors
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -19,12 +17,7 @@ from tunesmith.models.load import load_model_and_tokenizer
 from tunesmith.models.registry import PRESETS
 from tunesmith.tokenize.collate import collate_packed, collate_padded
 from tunesmith.tokenize.packing import IGNORE
-from tunesmith.training.distill import (
-    Distiller,
-    check_distill,
-    load_teacher,
-    student_config,
-)
+from tunesmith.training.distill import Distiller, check_distill, load_teacher
 from tunesmith.training.loss import accumulate_gradients
 
 
@@ -80,7 +73,7 @@ def test_prompt_positions_do_not_count(pair):
 
 def grads(model, window, distill):
     model.zero_grad(set_to_none=True)
-    step = accumulate_gradients(Accelerator(cpu=True), model, window, distill=distill)
+    step = accumulate_gradients(Accelerator(cpu=True), model, window, distill)
     flat = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
     return step, flat
 
@@ -125,7 +118,7 @@ def test_teacher_from_a_directory_is_frozen_and_in_eval_mode(tmp_path, pair):
     torch.manual_seed(3)
     AutoModelForCausalLM.from_config(PRESETS["tiny-llama"].config()).save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)
-    cfg = load_config(None, [f"method.distill.teacher={tmp_path}", "method.name=distill"])
+    cfg = load_config(None, [f"distill.teacher={tmp_path}", "recipe=distill"])
     student, tok = load_model_and_tokenizer(ModelConfig(name_or_path="tiny-qwen2"), seed=0)
     distill = Distiller.from_config(cfg, tok)
     student.train()
@@ -135,30 +128,49 @@ def test_teacher_from_a_directory_is_frozen_and_in_eval_mode(tmp_path, pair):
     assert step.kd_loss > 0
 
 
-def test_student_config_swaps_in_the_student_method():
-    cfg = load_config(
-        None, ["method.name=distill", "method.distill.teacher=t", "method.distill.student=lora"]
+def test_release_one_distill_spelling_loads_as_the_distill_recipe(tmp_path):
+    """method.name=distill (+ method.distill.*) still loads: recipe=distill, the student's
+    method as method.name, the teacher settings under distill."""
+    new = load_config(
+        None, ["recipe=distill", "distill.teacher=t", "method.name=lora", "distill.alpha=0.3"]
     )
-    s = student_config(cfg)
-    assert s.method.name == "lora" and s.method.lora == cfg.method.lora
-    assert cfg.method.name == "distill"  # the given config is unchanged
-    assert dataclasses.replace(s, method=cfg.method) == cfg
-    plain = load_config(None, ["method.name=full"])
-    assert student_config(plain) is plain
+    for overrides in (
+        ["method.distill.student=lora", "method.name=distill", "method.distill.teacher=t"],
+        ["method.name=distill", "method.distill.teacher=t", "method.distill.student=lora"],
+    ):
+        old = load_config(None, [*overrides, "method.distill.alpha=0.3"])
+        assert old == new
+    path = tmp_path / "old.yaml"
+    path.write_text(
+        "method:\n  name: distill\n  distill: {teacher: t, student: lora, alpha: 0.3}\n"
+    )
+    assert load_config(path) == new
+    # a release-1 run's config.yaml holds method.distill even for LoRA runs: ignored
+    path.write_text("method:\n  name: dora\n  distill: {teacher: null, student: full}\n")
+    cfg = load_config(path)
+    assert (cfg.recipe, cfg.method.name, cfg.distill.teacher) == ("sft", "dora", None)
+    # the student defaults to full, as method.distill.student did
+    cfg = load_config(None, ["method.name=distill", "method.distill.teacher=t"])
+    assert (cfg.recipe, cfg.method.name) == ("distill", "full")
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
         (
-            ["method.name=distill"],
-            "method.distill.teacher: method.name=distill needs a teacher (a model directory, "
+            ["recipe=distill"],
+            "distill.teacher: recipe=distill needs a teacher (a model directory, "
             "a tunesmith run directory, or tiny-deepseek-v3-base)",
         ),
         (
-            ["method.name=lora", "method.distill.teacher=runs/t"],
-            "method.distill.teacher is set but method.name is lora; set method.name=distill "
+            ["recipe=sft", "distill.teacher=runs/t"],
+            "distill.teacher is set but recipe is sft; set recipe=distill "
             "to distil, or remove the teacher",
+        ),
+        (
+            ["recipe=distill", "distill.teacher=runs/t", "method.name=prefix"],
+            "method.name: recipe=distill trains the student with full, lora, dora, freeze; "
+            "got prefix",
         ),
     ],
 )
@@ -172,18 +184,16 @@ def test_teacher_settings_are_checked_before_loading(overrides, message):
     ("override", "message"),
     [
         (
-            "method.distill.alpha=1.5",
-            "method.distill.alpha: must be <= 1, got 1.5 (in override 'method.distill.alpha=1.5')",
+            "distill.alpha=1.5",
+            "distill.alpha: must be <= 1, got 1.5 (in override 'distill.alpha=1.5')",
         ),
         (
-            "method.distill.temperature=0",
-            "method.distill.temperature: must be > 0, got 0 "
-            "(in override 'method.distill.temperature=0')",
+            "distill.temperature=0",
+            "distill.temperature: must be > 0, got 0 (in override 'distill.temperature=0')",
         ),
         (
-            "method.distill.student=prefix",
-            "method.distill.student: 'prefix' is not one of full, lora, dora, freeze "
-            "(in override 'method.distill.student=prefix')",
+            "recipe=dpo",
+            "recipe: 'dpo' is not one of sft, distill (in override 'recipe=dpo')",
         ),
     ],
 )
@@ -197,20 +207,18 @@ def test_bad_teachers_are_named(tmp_path, pair):
     _, _, tok, _ = pair
 
     def error(teacher: str) -> str:
-        cfg = load_config(None, ["method.name=distill", f"method.distill.teacher={teacher}"])
+        cfg = load_config(None, ["recipe=distill", f"distill.teacher={teacher}"])
         with pytest.raises(ConfigError) as e:
             load_teacher(cfg, tok)
         return str(e.value)
 
     assert error("tiny-llama") == (
-        "method.distill.teacher: 'tiny-llama' is a random-init preset; a teacher needs "
+        "distill.teacher: 'tiny-llama' is a random-init preset; a teacher needs "
         "trained weights (a model directory, a tunesmith run directory, or "
         "tiny-deepseek-v3-base)"
     )
     missing = tmp_path / "missing"
-    assert error(str(missing)).startswith(
-        f"method.distill.teacher: '{missing}' is neither a preset"
-    )
+    assert error(str(missing)).startswith(f"distill.teacher: '{missing}' is neither a preset")
     # another vocabulary: one token more, saved with a model that has rows for it
     other = tmp_path / "other"
     config = PRESETS["tiny-llama"].config()
@@ -220,7 +228,7 @@ def test_bad_teachers_are_named(tmp_path, pair):
     bigger.add_tokens(["<extra_tool>"])
     bigger.save_pretrained(other)
     assert error(str(other)) == (
-        f"method.distill.teacher: vocab mismatch: the teacher '{other}' has {len(tok) + 1} "
+        f"distill.teacher: vocab mismatch: the teacher '{other}' has {len(tok) + 1} "
         f"tokens, the student {len(tok)}, and token '<extra_tool>' is id {len(tok)} in the "
         "teacher but None in the student; distillation needs the same tokenizer for both"
     )

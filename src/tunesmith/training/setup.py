@@ -1,0 +1,257 @@
+"""The setup pieces every recipe shares, in the order a recipe calls them:
+
+    run = start(cfg)                                  checks, process group, run dir, seed
+    model, tok = load_model(cfg)                      model + tokenizer, the method's checks
+    engine = make_engine(cfg, run)                    accelerator (DDP / DeepSpeed / FSDP) + ranks
+    splits = load_data(cfg, tok, run, engine)         train / validation samples, counts printed
+    model, base_dir = attach(model, tok, cfg, run, engine)   the method (LoRA, full, ...)
+    opt = optimization(model, cfg, run, engine, total_steps) optimizer + schedule, prepared
+    state = resume(run, opt, engine)                  weights, optimizer, RNG, data position
+
+A recipe that needs more (a teacher, a reference model, rollouts) loads it between these
+calls; each piece takes only what it uses, so a recipe can replace one without the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator, PartialState
+from accelerate.state import AcceleratorState
+from accelerate.utils import set_seed
+from transformers import PreTrainedTokenizerBase
+
+from tunesmith.adapters.peft_setup import attach_method, check_method, check_method_before_load
+from tunesmith.adapters.report import MethodReport, method_report
+from tunesmith.config.load import save_config
+from tunesmith.config.schema import Config
+from tunesmith.errors import ConfigError
+from tunesmith.log import quiet_libraries
+from tunesmith.models.load import load_model_and_tokenizer
+from tunesmith.models.moe import RouterAuxLoss
+from tunesmith.training.checkpoint import load_checkpoint
+from tunesmith.training.data import Splits, build_splits
+from tunesmith.training.distributed import (
+    Ranks,
+    check_launch,
+    make_accelerator,
+    process_group_kwargs,
+)
+from tunesmith.training.evaluate import evaluate
+from tunesmith.training.fsdp import shard_model
+from tunesmith.training.optim import build_optimizer, build_scheduler
+from tunesmith.training.output import adapter_base_dir, save_final
+from tunesmith.training.run_dir import clear_outputs, plan_run_dir
+from tunesmith.training.state import TrainState
+
+
+@dataclass
+class Run:
+    """The run directory and where it resumes from (None: a fresh start)."""
+
+    cfg: Config
+    dir: Path
+    resume_from: Path | None
+
+
+@dataclass
+class Engine:
+    """The distributed engine: accelerate's Accelerator and this process's place in it."""
+
+    accelerator: Accelerator
+    ranks: Ranks
+
+    @property
+    def device(self) -> torch.device:
+        return self.accelerator.device
+
+
+@dataclass
+class Optimization:
+    """The prepared (wrapped, sharded) model with its optimizer and schedule."""
+
+    model: torch.nn.Module
+    optimizer: Any
+    scheduler: Any
+    total_steps: int
+
+
+def check(cfg: Config) -> None:
+    """Settings every recipe needs right, before anything loads."""
+    if cfg.train.precision == "fp16" and not torch.cuda.is_available():
+        raise ConfigError("train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on CPU")
+    check_launch(cfg.distributed)
+    check_method_before_load(cfg)
+
+
+def start(cfg: Config) -> Run:
+    """Process group, then the run dir (every rank decides alike, rank 0 writes), then seed.
+
+    Each call configures precision afresh (a second train() in one process, as from the
+    Python API or a notebook, may ask for another); the process group itself is kept.
+    """
+    AcceleratorState._reset_state()
+    quiet_libraries()
+    group = PartialState(**process_group_kwargs(cfg.distributed))
+    run_dir, resume_from = plan_run_dir(cfg)
+    group.wait_for_everyone()
+    if group.is_main_process:
+        if resume_from is None:
+            clear_outputs(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+    group.wait_for_everyone()
+    set_seed(cfg.train.seed)
+    return Run(cfg, run_dir, resume_from)
+
+
+def load_model(cfg: Config) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+    """The model section's model and tokenizer; a wrong method setting fails here, before
+    anything is written (the base is written, when needed, only once all input checked out)."""
+    model, tok = load_model_and_tokenizer(cfg.model, seed=cfg.train.seed, quantize=_qlora(cfg))
+    if cfg.train.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    check_method(model, cfg.method, tok)
+    return model, tok
+
+
+def router_loss(model: torch.nn.Module, cfg: Config) -> RouterAuxLoss:
+    """The MoE load-balancing term (empty for a model without routers)."""
+    router = RouterAuxLoss(model)
+    if cfg.train.router_aux_loss_coef and not router:
+        raise ConfigError(
+            "train.router_aux_loss_coef: this model has no MoE router (DeepSeek-V3 / V2 MoE "
+            "layers have one); set it to 0"
+        )
+    return router
+
+
+def make_engine(cfg: Config, run: Run) -> Engine:
+    accelerator = make_accelerator(cfg, run.dir)
+    return Engine(accelerator, Ranks(accelerator, cfg.distributed.strategy))
+
+
+def load_data(cfg: Config, tok: PreTrainedTokenizerBase, run: Run, engine: Engine) -> Splits:
+    """Train / validation samples of the chat-template format; the counts printed."""
+    ranks = engine.ranks
+    splits = build_splits(
+        cfg.data, tok, seed=cfg.train.seed, rejects_dir=run.dir if ranks.is_main else None
+    )
+    for name, st in splits.stats.items():
+        d = st.as_dict()
+        ranks.print(
+            f"data {name}: {d['records']:,} records -> {d['kept']:,} samples "
+            f"({d['truncated']:,} truncated at data.max_len={cfg.data.max_len}, "
+            f"{d['dropped_too_long']:,} dropped too long, {d['dropped_no_target']:,} without "
+            f"trained tokens, {d['rejected']:,} rejected); {d['tokens']:,} tokens, "
+            f"{d['target_tokens']:,} trained"
+        )
+    return splits
+
+
+def attach(
+    model: torch.nn.Module, tok: PreTrainedTokenizerBase, cfg: Config, run: Run, engine: Engine
+) -> tuple[torch.nn.Module, Path | None, MethodReport]:
+    """The method on the model; the base an adapter points at (written for a random preset)."""
+    base_dir = adapter_base_dir(model, tok, cfg, run.dir, engine.ranks)
+    model = attach_method(model, cfg.method, tok)
+    report = method_report(model, cfg.method)
+    engine.ranks.print(report.line())
+    return model, base_dir, report
+
+
+def describe_engine(cfg: Config, engine: Engine) -> None:
+    ranks = engine.ranks
+    if ranks.world > 1:
+        ranks.print(
+            f"distributed: {cfg.distributed.strategy} on {ranks.world} processes, global batch "
+            f"= {cfg.train.grad_accum} x {ranks.world} micro-batches"
+        )
+
+
+def optimization(
+    model: torch.nn.Module, cfg: Config, run: Run, engine: Engine, total_steps: int
+) -> Optimization:
+    """AdamW + schedule over the trainable parameters; the engine wraps or shards them."""
+    t, accelerator, ranks = cfg.train, engine.accelerator, engine.ranks
+    if cfg.distributed.strategy == "fsdp":  # shard first: the optimizer holds the shards
+        model = shard_model(
+            model, cfg.distributed, accelerator.device, ranks.world, run.dir, ranks.is_main
+        )
+    optimizer = build_optimizer(model, t, lora_plus_ratio=cfg.method.lora.plus_lr_ratio)
+    scheduler = build_scheduler(optimizer, t, total_steps)
+    if cfg.distributed.strategy == "fsdp":
+        optimizer = accelerator.prepare(optimizer)
+    else:
+        model, optimizer = accelerator.prepare(model, optimizer)
+    return Optimization(model, optimizer, scheduler, total_steps)
+
+
+def resume(run: Run, opt: Optimization, engine: Engine) -> TrainState:
+    """A fresh state, or weights, optimizer, schedule, RNG and position from the checkpoint."""
+    if run.resume_from is None:
+        return TrainState()
+    state = load_checkpoint(
+        run.resume_from,
+        model=opt.model,
+        optimizer=opt.optimizer,
+        scheduler=opt.scheduler,
+        ranks=engine.ranks,
+    )
+    engine.ranks.print(f"resumed from {run.resume_from} at step {state.step}")
+    return state
+
+
+def evaluator(
+    cfg: Config, tok: PreTrainedTokenizerBase, splits: Splits, engine: Engine, opt: Optimization
+) -> Callable[[], dict[str, float]]:
+    """The validation metrics of eval.metrics, as the loop calls them ({} without validation)."""
+
+    def run_eval() -> dict[str, float]:
+        if not splits.validation:
+            return {}
+        # the module itself (DDP / DeepSpeed wrappers only add gradient sync); FSDP2 and
+        # ZeRO-3 gather their shards inside its forward, on every rank alike
+        return evaluate(
+            engine.ranks.unwrap(opt.model),
+            tok,
+            splits.validation,
+            splits.val_conversations,
+            cfg.eval,
+            cfg.train.batch_tokens,
+        )
+
+    return run_eval
+
+
+def best_saver(
+    tok: PreTrainedTokenizerBase, run: Run, base_dir: Path | None, engine: Engine, opt: Optimization
+) -> Callable[[Path], Path]:
+    """Writes the current weights as the final output would be written, into `dest` (best/)."""
+
+    def save(dest: Path) -> Path:
+        return save_final(
+            opt.model, tok, run.dir, base_dir, accelerator=engine.accelerator,
+            ranks=engine.ranks, dest=dest,
+        )  # fmt: skip
+
+    return save
+
+
+def _qlora(cfg: Config) -> object | None:
+    """bitsandbytes 4-bit settings for qlora (checked to be on CUDA before we get here)."""
+    if cfg.method.name != "qlora":
+        return None
+    from transformers import BitsAndBytesConfig
+
+    q = cfg.method.qlora
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=q.quant_type,
+        bnb_4bit_use_double_quant=q.double_quant,
+        bnb_4bit_compute_dtype=getattr(torch, q.compute_dtype),
+    )
