@@ -67,4 +67,4 @@ def test_offload_activations_refused_on_cpu(chat_files, tmp_path) -> None:
     cfg = config(chat_files, tmp_path / "o", gradient_checkpointing=True, offload_activations=True)
     with pytest.raises(ConfigError, match="train.offload_activations: .* needs a CUDA device"):
         train(cfg)
-    assert not (tmp_path / "o" / "metrics.jsonl").exists()
+    assert not (tmp_path / "o").exists()  # refused before anything was written

@@ -77,6 +77,19 @@ def resolve_loss_impl(name: str, model: torch.nn.Module, device: torch.device) -
     return name
 
 
+def resolve_for_teacher(impl: str, asked: str, teacher: torch.nn.Module) -> str:
+    """The distillation KL is chunked from the teacher's hidden states too: its head must be
+    a plain linear (auto falls back to plain)."""
+    if impl == "plain" or output_linear(teacher) is not None:
+        return impl
+    if asked == "auto":
+        return "plain"
+    raise ConfigError(
+        f"train.loss_impl: {asked} needs the teacher's output layer to be a plain linear; "
+        "use loss_impl plain or auto"
+    )
+
+
 @dataclass
 class HeadLoss:
     """What one forward's swapped head computed."""

@@ -18,6 +18,7 @@ from tunesmith.training.batches import BatchStream
 from tunesmith.training.distill import Distiller, check_distill, describe
 from tunesmith.training.finish import finish
 from tunesmith.training.loss import accumulate_gradients
+from tunesmith.training.loss_head import resolve_for_teacher
 from tunesmith.training.steps import StepLoop
 
 
@@ -33,6 +34,10 @@ def train(cfg: Config) -> Path:
     splits = setup.load_data(cfg, tok, run, engine)
     model, base_dir, report = setup.attach(model, tok, cfg, run, engine)
     distiller.to(engine.device)
+    distiller.impl = resolve_for_teacher(
+        setup.loss_impl(model, cfg, engine), cfg.train.loss_impl, distiller.teacher
+    )
+    distiller.chunk = cfg.train.loss_chunk_tokens
     d, size = cfg.distill, sum(p.numel() for p in distiller.teacher.parameters())
     engine.ranks.print(
         f"distill: frozen teacher {d.teacher} ({size:,} params), alpha={d.alpha:g}, "
@@ -60,6 +65,7 @@ def train(cfg: Config) -> Path:
                 ranks=engine.ranks,
                 router=router if router else None,
                 aux_coef=cfg.train.router_aux_loss_coef,
+                offload=cfg.train.offload_activations,
             )
             loop.step(step)
     router.remove()

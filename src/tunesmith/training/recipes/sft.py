@@ -34,7 +34,7 @@ def train(cfg: Config) -> Path:
     window = cfg.train.grad_accum * engine.ranks.world
     opt = setup.optimization(model, cfg, run, engine, stream.total_steps(window))
     state = setup.resume(run, opt, engine)
-    objective = CrossEntropy()
+    objective = CrossEntropy(setup.loss_impl(model, cfg, engine), cfg.train.loss_chunk_tokens)
 
     loop = StepLoop(
         cfg, run, engine, opt, state,
@@ -51,6 +51,7 @@ def train(cfg: Config) -> Path:
                 ranks=engine.ranks,
                 router=router if router else None,
                 aux_coef=cfg.train.router_aux_loss_coef,
+                offload=cfg.train.offload_activations,
             )
             loop.step(step)
     router.remove()
