@@ -219,10 +219,40 @@ def test_demo_passes_the_output_dir(capsys, monkeypatch):
 def test_bench_train_passes_the_json_path(monkeypatch):
     calls = []
     fake_module(monkeypatch, "tunesmith.bench")
-    fake_module(monkeypatch, "tunesmith.bench.train", run_bench=calls.append)
+    fake_module(
+        monkeypatch, "tunesmith.bench.train", run_bench=lambda path, **kw: calls.append((path, kw))
+    )
     assert main(["bench", "train", "--json", "b.json"]) == 0
-    assert main(["bench", "train"]) == 0
-    assert calls == ["b.json", None]
+    assert main(["bench", "train", "--method", "full", "--precision", "bf16"]) == 0
+    defaults = {"budget_tokens": 200_000, "model": "tiny-qwen2", "method": "lora"}
+    assert calls == [
+        ("b.json", {**defaults, "precision": "fp32"}),
+        (None, {**defaults, "method": "full", "precision": "bf16"}),
+    ]
+
+
+def test_bench_memory_shape_runs_the_real_dimension_bench(monkeypatch):
+    calls = []
+    fake_module(monkeypatch, "tunesmith.bench")
+    fake_module(
+        monkeypatch,
+        "tunesmith.bench.memory_real",
+        run_bench=lambda path, **kw: calls.append((path, kw)),
+    )
+    argv = ["bench", "memory", "--shape", "qwen-1.5b", "--seq", "1024", "--layers", "1"]
+    assert main([*argv, "--arms", "tunesmith lora + chunked"]) == 0
+    assert calls == [
+        (
+            None,
+            {
+                "shape": "qwen-1.5b",
+                "seqs": (1024,),
+                "layers": (1,),
+                "arms": ("tunesmith lora + chunked",),
+                "threads": 0,
+            },
+        )
+    ]
 
 
 def test_models_lists_names_and_descriptions(capsys, monkeypatch):
