@@ -5,7 +5,10 @@
 Random-init models with the real width, heads, intermediate sizes and vocabulary of the model
 a shape names (bench/memory_shapes.py) but few layers. For each sequence length and depth,
 every arm takes one optimizer step on one `[1, seq]` micro-batch in its own fresh
-interpreter, and reports its peak RSS (VmHWM):
+interpreter, and reports its peak RSS (VmHWM) from the end of model loading on (the
+high-water mark is reset there, so the loader's transient copies do not count). The model is
+stored in bf16 and loaded in fp32 by every arm, so all its weights are resident from the
+start rather than paged in from a mapped file where touched:
 
   load only                 load the model (and, for tunesmith, the data); no training
   Trainer + PEFT LoRA       the common script: from_pretrained, get_peft_model, Trainer with
@@ -26,6 +29,7 @@ tensors but not the allocator's slack.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -103,7 +107,8 @@ def hf_child(model_dir: str, method: str, seq: int, out_dir: str) -> dict:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    reset_peak()
     if method == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -133,9 +138,17 @@ def hf_child(model_dir: str, method: str, seq: int, out_dir: str) -> dict:
     return {"trainable_params": trainable}
 
 
-def child(spec_path: str) -> None:
-    import torch
+def reset_peak() -> None:
+    """Start the high-water mark afresh at the current RSS (Linux >= 4.0: clear_refs 5), so
+    the loader's transient copies (bf16 file -> fp32 weights) do not mask training's peak."""
+    gc.collect()
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError as e:
+        raise RuntimeError(f"bench memory needs /proc/self/clear_refs (Linux): {e}") from None
 
+
+def child(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     if spec["kind"] == "hf":
         numbers = hf_child(spec["model"], spec["method"], spec["seq"], spec["out"])
@@ -147,15 +160,22 @@ def child(spec_path: str) -> None:
             from tunesmith.models.load import load_model_and_tokenizer
             from tunesmith.training.data import build_splits
 
-            model, tok = load_model_and_tokenizer(cfg.model)
-            with torch.no_grad():  # page the (memory-mapped) weights in, as training will
-                for p in model.parameters():
-                    p.sum()
+            _, tok = load_model_and_tokenizer(cfg.model)
+            reset_peak()
             build_splits(cfg.data, tok, seed=0, rejects_dir=None)
             numbers = {"trainable_params": 0}
         else:
+            from tunesmith.training import setup
             from tunesmith.training.loop import train
 
+            load = setup.load_model
+
+            def load_then_reset(*args: object, **kwargs: object) -> object:
+                out = load(*args, **kwargs)
+                reset_peak()
+                return out
+
+            setup.load_model = load_then_reset  # the recipe's own call, then the reset
             run = train(cfg)
             summary = json.loads((run / "train_summary.json").read_text())
             numbers = {"trainable_params": summary["trainable_params"]}

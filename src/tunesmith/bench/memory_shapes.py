@@ -96,7 +96,7 @@ def model_config(shape: Shape, layers: int, max_len: int):  # noqa: ANN201
 
 def write_model(shape: Shape, layers: int, max_len: int, path: Path) -> Path:
     """A random-init model of `shape` at `layers` layers, with the shipped tokenizer (its ids
-    are a subset of the real vocabulary), written as safetensors."""
+    are a subset of the real vocabulary), written as bf16 safetensors."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -104,7 +104,10 @@ def write_model(shape: Shape, layers: int, max_len: int, path: Path) -> Path:
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(model_config(shape, layers, max_len))
-    model.save_pretrained(path)
+    # stored in bf16, loaded in fp32: the conversion allocates every weight, so each arm's
+    # weights are resident from the start. fp32 files would be memory-mapped and paged in
+    # only where touched (an embedding lookup reads a few rows), skewing the comparison.
+    model.to(torch.bfloat16).save_pretrained(path)
     load_tokenizer(None).save_pretrained(path)
     del model
     return path
