@@ -5,18 +5,26 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+from serve_process import BASE, serve_process
 
 from tunesmith.cli.main import main
 
-BASE = "tiny-deepseek-v3-base"
 THREADS = ["--threads", "1"]
+LONG_STREAM = {
+    "model": BASE,
+    "prompt": "The tag of time",
+    "max_tokens": 300,
+    "ignore_eos": True,
+    "temperature": 0,
+    "stream": True,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -29,50 +37,10 @@ def restore_threads():
     torch.set_num_threads(before)
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_sigterm_drains_in_flight_and_refuses_new_with_503() -> None:
-    port = _port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "tunesmith",
-        "serve",
-        "--model",
-        BASE,
-        "--port",
-        str(port),
-        "--drain-seconds",
-        "60",
-        "--log-level",
-        "warning",
-        *THREADS,
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(url + "/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
-            time.sleep(0.2)
-        body = {
-            "model": BASE,
-            "prompt": "The tag of time",
-            "max_tokens": 300,
-            "ignore_eos": True,
-            "temperature": 0,
-            "stream": True,
-        }
-        with httpx.stream("POST", url + "/v1/completions", json=body, timeout=60) as r:
+    options = ("--drain-seconds", "60", "--log-level", "warning")
+    with serve_process(*options) as (url, proc):
+        with httpx.stream("POST", url + "/v1/completions", json=LONG_STREAM, timeout=60) as r:
             lines = r.iter_lines()
             assert next(line for line in lines if line).startswith("data: {")
             proc.send_signal(signal.SIGTERM)
@@ -80,17 +48,49 @@ def test_sigterm_drains_in_flight_and_refuses_new_with_503() -> None:
             while httpx.get(url + "/ready").status_code != 503:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
-            r503 = httpx.post(url + "/v1/completions", json={**body, "stream": False})
+            r503 = httpx.post(url + "/v1/completions", json={**LONG_STREAM, "stream": False})
             rest = [line for line in lines if line]
         assert r503.status_code == 503
         assert r503.json()["error"]["code"] == "server_draining"
         assert rest[-1] == "data: [DONE]"
         assert json.loads(rest[-2][6:])["choices"][0]["finish_reason"] == "length"
         assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+
+
+def test_sigterm_past_the_drain_deadline_cuts_each_stream_with_an_error_then_exits_0() -> None:
+    body = {**LONG_STREAM, "max_tokens": 2000}
+    with serve_process("--drain-seconds", "1", "--log-level", "info") as (url, proc):
+        streams = [
+            httpx.stream("POST", url + "/v1/completions", json=body, timeout=60) for _ in range(3)
+        ]
+        lines = [s.__enter__().iter_lines() for s in streams]
+        for it in lines:
+            assert next(line for line in it if line).startswith("data: {")
+        proc.send_signal(signal.SIGTERM)
+        with ThreadPoolExecutor(len(lines)) as pool:
+            rests = list(pool.map(lambda it: [line for line in it if line], lines))
+        for s in streams:
+            s.__exit__(None, None, None)
+        assert proc.wait(30) == 0
+        log = proc.stdout.read()
+    for rest in rests:
+        assert rest[-1] == "data: [DONE]"
+        err = json.loads(rest[-2][6:])["error"]
+        assert (err["code"], err["type"]) == ("server_shutdown", "service_unavailable_error")
+    assert log.count("drain deadline passed: cut stream cmpl-") == 3, log
+    assert "Traceback" not in log and "CancelledError" not in log, log
+
+
+def test_serve_on_a_busy_port_fails_before_loading_the_model(capsys) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        # a model that does not exist: the port is checked first, so its error comes first
+        assert main(["serve", "--model", "no/such/model", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: port {port} is in use (Address already in use on 127.0.0.1:")
+    assert "no/such/model" not in err
 
 
 def _generate(prompts: Path, out: Path, *options: str) -> int:

@@ -42,6 +42,7 @@ def serve(args: argparse.Namespace) -> int:
             max_model_len=args.max_model_len,
         )
         os.execvp(cmd[0], cmd)
+    check_port(args.host, args.port)  # before the model loads: a busy port fails at once
     engine, tok, names = _load(args)
     from tunesmith.inference.async_engine import AsyncEngine
     from tunesmith.serve.app import serve as run_server
@@ -58,6 +59,31 @@ def serve(args: argparse.Namespace) -> int:
     print(f"serving {served} on http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)
     run_server(state, args.host, args.port, log_level=server_log_level(args))
     return 0
+
+
+def check_port(host: str, port: int) -> None:
+    """ConfigError (exit 2) unless `host:port` can be listened on now. Binds the way uvicorn
+    will (SO_REUSEADDR: a port in TIME_WAIT is free, one with a listener is not)."""
+    import errno
+    import socket
+
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port must be in [0, 65535], got {port}")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as e:
+        raise ConfigError(f"--host {host}: cannot resolve it ({e.strerror})") from None
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"port {port} is in use ({e.strerror} on {host}:{port}); stop what holds "
+                    "it or pick another with --port"
+                ) from None
+            raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror})") from None
 
 
 def server_log_level(args: argparse.Namespace) -> str:

@@ -13,7 +13,9 @@ only its newest output until its consumer reads it: outputs are cumulative, so a
 that falls behind (a slow client, a busy event loop) gets the tokens of several steps in
 one output instead of a backlog (vLLM's output collector does the same). If a step raises,
 every request in the engine gets the error (its `generate` raises `EngineFailure`) and is
-aborted, so no slot stays taken; the loop goes on.
+aborted, so no slot stays taken; the loop goes on. A request that fails alone (finish reason
+"error": its own sampling parameters) raises its `InvalidRequestError` from `generate`; its
+neighbours never see it.
 """
 
 from __future__ import annotations
@@ -121,7 +123,9 @@ class AsyncEngine:
         params: SamplingParams,
         adapter: str | None = None,
     ) -> AsyncIterator[RequestOutput]:
-        """Queue a request and yield its outputs until it finishes. Leaving early aborts it."""
+        """Queue a request and yield its outputs until it finishes. Leaving early aborts it.
+        Raises InvalidRequestError when the request fails alone, EngineFailure when a step
+        failed for every request in it."""
         self.check_request(prompt, params, adapter)
         stream = self._streams[request_id] = _Stream(asyncio.get_running_loop())
         self._send(_Add(request_id, list(prompt), params, adapter))
@@ -137,6 +141,8 @@ class AsyncEngine:
                 if item is None:
                     continue
                 finished = item.finished
+                if item.error is not None:  # this request alone failed (its own parameters)
+                    raise item.error
                 yield item
                 if finished:
                     return

@@ -16,7 +16,9 @@ Online (one thread owns the engine; `AsyncEngine` wraps this for asyncio):
 Each `step()`: the scheduler picks decode tokens and prompt chunks under the token budget,
 the runner does one forward pass (writing keys/values into the requests' slots), the sampler
 picks one token for each request whose known tokens are all cached, and finished requests
-give their slot back at once.
+give their slot back at once. A request whose own sampling parameters break its row (a
+non-finite distribution) ends alone with finish_reason "error" and `error` set; the other
+rows of the step carry on.
 """
 
 from __future__ import annotations
@@ -153,7 +155,8 @@ class Engine:
         generator = None
         if not params.greedy:
             generator = torch.Generator(device="cpu")
-            generator.manual_seed(params.seed if params.seed is not None else self._seed())
+            seed = params.seed if params.seed is not None else self._seed()
+            generator.manual_seed(seed % 2**64)  # torch takes [0, 2**64); any int is welcome
         req = Request(
             request_id,
             list(prompt_token_ids),
@@ -211,8 +214,12 @@ class Engine:
             if to_sample:
                 rows = torch.stack([logits for _, logits in to_sample])
                 picked = sample(rows, [c.request for c, _ in to_sample])
-                for (chunk, _), (token, lp) in zip(to_sample, picked, strict=True):
-                    self._append(chunk.request, token, lp, now)
+                for (chunk, _), result in zip(to_sample, picked, strict=True):
+                    if isinstance(result, InvalidRequestError):  # this request alone fails
+                        chunk.request.error = result
+                        self._end(chunk.request, "error")
+                    else:
+                        self._append(chunk.request, *result, now)
                     changed.append(chunk.request)
         return [r.snapshot() for r in changed]
 

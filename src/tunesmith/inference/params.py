@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from tunesmith.errors import TunesmithError
 
 MAX_LOGPROBS = 20
+GREEDY_BELOW = 1e-5
+"""a temperature below this is greedy: dividing logits by it would overflow float32"""
 
 
 class InvalidRequestError(TunesmithError):
@@ -25,7 +27,7 @@ class InvalidRequestError(TunesmithError):
 class SamplingParams:
     """How to pick each next token, and when to stop.
 
-    temperature 0 is greedy (argmax after penalties). Logprobs are of the model's raw
+    temperature 0 (or below `GREEDY_BELOW`) is greedy (argmax after penalties). Logprobs are of the model's raw
     distribution (log-softmax of the logits, before penalties, temperature and truncation).
     """
 
@@ -78,7 +80,20 @@ class SamplingParams:
 
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0.0
+        return self.temperature < GREEDY_BELOW
+
+    def changed(self) -> list[str]:
+        """Names of the logit-changing parameters set away from their neutral value, those
+        that can make logits non-finite first (greedy ignores temperature and truncation)."""
+        neutral = {
+            "repetition_penalty": 1.0,
+            "frequency_penalty": 0.0,
+            "presence_penalty": 0.0,
+            "logit_bias": {},
+        }
+        if not self.greedy:
+            neutral |= {"temperature": 1.0, "top_p": 1.0, "top_k": 0}
+        return [name for name, value in neutral.items() if getattr(self, name) != value]
 
     @property
     def adjusts_logits(self) -> bool:

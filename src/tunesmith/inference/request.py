@@ -8,9 +8,9 @@ from typing import Literal
 
 import torch
 
-from tunesmith.inference.params import SamplingParams
+from tunesmith.inference.params import InvalidRequestError, SamplingParams
 
-FinishReason = Literal["stop", "length", "abort"]
+FinishReason = Literal["stop", "length", "abort", "error"]
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,9 @@ class RequestOutput:
     """A snapshot of one request, cumulative: `token_ids` are all tokens generated so far.
 
     `finish_reason` is None while the request runs, then "stop" (a stop token), "length"
-    (max_tokens or the context length) or "abort" (cancelled). The stop token is not in
-    `token_ids`; `stop_token_id` names it.
+    (max_tokens or the context length), "abort" (cancelled) or "error" (this request alone
+    failed, e.g. its sampling parameters made its distribution non-finite: `error` says why).
+    The stop token is not in `token_ids`; `stop_token_id` names it.
     """
 
     request_id: str
@@ -52,6 +53,7 @@ class RequestOutput:
     prompt_logprobs: list[Logprob | None] | None = None
     adapter: str | None = None
     metrics: RequestMetrics | None = None
+    error: InvalidRequestError | None = None
 
     @property
     def finished(self) -> bool:
@@ -77,6 +79,7 @@ class Request:
     slot: int | None = None
     finish_reason: FinishReason | None = None
     stop_token_id: int | None = None
+    error: InvalidRequestError | None = None
     metrics: RequestMetrics = field(default_factory=lambda: RequestMetrics(time.monotonic()))
 
     @property
@@ -123,4 +126,5 @@ class Request:
             prompt_logprobs=list(self.prompt_logprobs) if p.prompt_logprobs is not None else None,
             adapter=self.adapter,
             metrics=self.metrics,
+            error=self.error,
         )

@@ -1,27 +1,37 @@
 """Next-token selection: penalties, greedy or temperature / top-k / top-p sampling, logprobs.
 
 Each row is processed on its own, with its request's parameters and `torch.Generator`, so a
-token never depends on the other rows of the batch (greedy rows share one argmax).
+token never depends on the other rows of the batch (greedy rows share one argmax). A row whose
+parameters make its distribution non-finite (a repetition penalty of 1e-300 turns positive
+logits into inf) fails alone: its entry is an `InvalidRequestError` naming the parameters, the
+other rows get their tokens.
 """
 
 from __future__ import annotations
 
 import torch
 
-from tunesmith.inference.params import SamplingParams
+from tunesmith.inference.params import InvalidRequestError, SamplingParams
 from tunesmith.inference.request import Logprob, Request
 
+Sampled = tuple[int, Logprob | None] | InvalidRequestError
+"""(token, its logprob when asked), or why this row could not be sampled"""
 
-def sample(logits: torch.Tensor, requests: list[Request]) -> list[tuple[int, Logprob | None]]:
+
+def sample(logits: torch.Tensor, requests: list[Request]) -> list[Sampled]:
     """One token per row of `logits` `[len(requests), vocab]`, with its logprob when asked."""
     logits = logits.float()
     want_logprobs = any(r.params.logprobs is not None for r in requests)
     logprobs = torch.log_softmax(logits, dim=-1) if want_logprobs else None
     plain_greedy = [r.params.greedy and not r.params.adjusts_logits for r in requests]
     argmax = logits.argmax(dim=-1).tolist() if any(plain_greedy) else []
-    out: list[tuple[int, Logprob | None]] = []
+    out: list[Sampled] = []
     for i, req in enumerate(requests):
-        token = argmax[i] if plain_greedy[i] else _pick(logits[i], req)
+        try:
+            token = argmax[i] if plain_greedy[i] else _pick(logits[i], req)
+        except InvalidRequestError as e:
+            out.append(e)
+            continue
         lp = None
         if logprobs is not None and req.params.logprobs is not None:
             lp = token_logprobs(logprobs[i : i + 1], [token], req.params.logprobs)[0]
@@ -36,10 +46,27 @@ def _pick(row: torch.Tensor, req: Request) -> int:
     if p.penalized:
         row = apply_penalties(row, req.prompt_token_ids, req.output_token_ids, p)
     if p.greedy:
+        _check_finite(row, p)
         return int(row.argmax())
     row = truncate(row / p.temperature, p.top_k, p.top_p)
+    _check_finite(row, p)
     probs = torch.softmax(row, dim=-1)
     return int(torch.multinomial(probs, 1, generator=req.generator))
+
+
+def _check_finite(row: torch.Tensor, p: SamplingParams) -> None:
+    """Raise when `row` has no usable distribution: a nan or +inf logit, or every token
+    banned (-inf). The message names the parameters the request changed."""
+    if not (row.isnan().any() or row.isposinf().any() or row.isneginf().all()):
+        return
+    changed = p.changed()
+    values = ", ".join(n if n == "logit_bias" else f"{n}={getattr(p, n)!r}" for n in changed)
+    raise InvalidRequestError(
+        f"the sampling parameters of this request ({values or 'defaults'}) make its "
+        "next-token distribution non-finite; use values closer to the defaults",
+        param=changed[0] if changed else None,
+        code="invalid_value",
+    )
 
 
 def apply_logit_bias(row: torch.Tensor, bias: dict[int, float]) -> torch.Tensor:

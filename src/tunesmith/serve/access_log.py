@@ -5,7 +5,7 @@
 Generation requests log at INFO; /health, /ready and /metrics (probes and scrapes) at DEBUG.
 Fields (JSON keys with `--log-json`): `request_id` (the response's `id`, e.g. chatcmpl-...,
 else the client's X-Request-ID), `model` (the request's), `status`, `latency_s` (arrival to
-the last byte sent), and for generations `prompt_tokens` / `completion_tokens`, counted by the
+the last byte sent; 499 when the client disconnected before a non-streaming answer), and for generations `prompt_tokens` / `completion_tokens`, counted by the
 engine as `usage` counts them, streamed or not, with or without `stream_options`.
 """
 
@@ -22,6 +22,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tunesmith.inference.request import RequestOutput
+from tunesmith.serve.errors import ClientDisconnected
 from tunesmith.serve.state import ServerState
 
 log = logging.getLogger("tunesmith.access")
@@ -97,6 +98,8 @@ class AccessLog:
 
         try:
             await self.app(scope, peek_receive, peek_send)
+        except ClientDisconnected:  # the generation is cancelled; nothing more to send
+            seen["status"] = 499
         finally:
             self._write(scope, seen, time.perf_counter() - start)
 

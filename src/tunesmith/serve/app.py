@@ -1,7 +1,7 @@
 """The FastAPI app and the uvicorn server around it (with the SIGTERM drain).
 
     state = ServerState(AsyncEngine(Engine(model)), tokenizer, {"my-model": None})
-    serve(state, host="127.0.0.1", port=8000)        # blocks; SIGTERM drains, then exits
+    serve(state, host="127.0.0.1", port=8000)        # blocks; SIGTERM drains, then exits 0
 
 `build_app(state)` alone gives the ASGI app (tests run it in a uvicorn thread).
 """
@@ -19,8 +19,15 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tunesmith.serve.access_log import install_access_log, uvicorn_logging
-from tunesmith.serve.errors import APIError, install_error_handlers
+from tunesmith.serve.errors import (
+    APIError,
+    ClientDisconnected,
+    install_error_handlers,
+    internal_error,
+)
+from tunesmith.serve.openapi import install_openapi
 from tunesmith.serve.routes import router
+from tunesmith.serve.shutdown import drain
 from tunesmith.serve.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -30,7 +37,9 @@ OPEN_PATHS = frozenset({"/health", "/ready", "/metrics"})
 
 
 class Gate:
-    """ASGI middleware: 503 while draining, 401 without the API key, responses counted."""
+    """ASGI middleware: 503 while draining, 401 without the API key, every response counted
+    by status: an unexpected exception is answered here as an OpenAI-shaped 500 (logged once,
+    counted), a client that disconnected from a non-streaming request is counted as 499."""
 
     def __init__(self, app: ASGIApp, state: ServerState):
         self.app, self.state = app, state
@@ -40,12 +49,26 @@ class Gate:
             await self.app(scope, receive, send)
             return
         counter = self.state.metrics.responses
+        started = False
 
         async def counted_send(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 counter.labels(str(message["status"])).inc()
             await send(message)
 
+        try:
+            await self._gated(scope, receive, counted_send)
+        except ClientDisconnected:
+            counter.labels("499").inc()
+            raise  # the access log records the 499
+        except Exception as e:
+            log.exception("%s %s failed", scope["method"], scope["path"])
+            if not started:
+                await internal_error(e).response()(scope, receive, counted_send)
+
+    async def _gated(self, scope: Scope, receive: Receive, counted_send: Send) -> None:
         if scope["path"] not in OPEN_PATHS:
             error = None
             if self.state.admission.draining:
@@ -85,6 +108,7 @@ def build_app(state: ServerState) -> FastAPI:
     app.state.tunesmith = state
     install_error_handlers(app)
     app.include_router(router)
+    install_openapi(app)
     app.add_middleware(Gate, state=state)
     install_access_log(app, state)
     return app
@@ -93,7 +117,8 @@ def build_app(state: ServerState) -> FastAPI:
 def serve(
     state: ServerState, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
 ) -> None:
-    """Run the server until SIGINT, or SIGTERM + drain (`state.settings.drain_seconds`)."""
+    """Run the server until SIGINT, or SIGTERM + drain (`state.settings.drain_seconds`; what
+    is still open at the deadline is cut with an error event or a 503, see `shutdown`)."""
     import uvicorn
 
     config = uvicorn.Config(
@@ -116,10 +141,7 @@ def serve(
         loop.call_soon_threadsafe(lambda: tasks.add(loop.create_task(_drain_then_exit())))
 
     async def _drain_then_exit() -> None:
-        seconds = state.settings.drain_seconds
-        log.info("SIGTERM: draining %d requests for up to %ss", state.admission.in_flight, seconds)
-        if not await state.admission.drain(seconds):
-            log.warning("drain timed out with %d requests in flight", state.admission.in_flight)
+        await drain(state, state.settings.drain_seconds)
         server.should_exit = True
 
     server.handle_exit = handle_exit  # type: ignore[method-assign]

@@ -63,9 +63,9 @@ async def chat_completion(state: ServerState, req: ChatCompletionRequest, raw: R
         events = _chunks(
             state, rid, req.model, len(prompt_ids), jobs, reasoning_open, include_usage
         )
-        return sse_response(state, jobs, events, req.n)
+        return sse_response(state, rid, jobs, events, req.n)
     try:
-        results = await collect(state, jobs, raw)
+        results = await collect(state, rid, jobs, raw)
     finally:
         state.admission.release(req.n)
     choices = []

@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from tunesmith.inference.request import Logprob
+from tunesmith.serve.errors import APIError
 from tunesmith.serve.generation import (
     ChoiceDelta,
     ChoiceJob,
@@ -40,12 +41,18 @@ def _prompts(state: ServerState, prompt: str | list) -> list[tuple[str, list[int
         return [("", [])]
     if all(isinstance(p, int) for p in prompt):
         prompt = [prompt]
+    vocab = state.engine.engine.vocab_size
     out = []
     for p in prompt:
         if isinstance(p, str):
             out.append((p, state.encode(p)))
-        else:
-            out.append((state.tokenizer.decode(p), list(p)))
+            continue
+        bad = [t for t in p if not 0 <= t < vocab]
+        if bad:  # checked before decoding: the tokenizer overflows on ids outside int32
+            raise APIError(
+                400, f"token id {bad[0]} is outside the vocabulary [0, {vocab})", param="prompt"
+            )
+        out.append((state.tokenizer.decode(p), list(p)))
     return out
 
 
@@ -79,9 +86,9 @@ async def completion(state: ServerState, req: CompletionRequest, raw: Request) -
     if req.stream:
         include_usage = req.stream_options is not None and req.stream_options.include_usage
         events = _chunks(rid, req, prompts, prompt_tokens, include_usage)
-        return sse_response(state, jobs, events, len(jobs))
+        return sse_response(state, rid, jobs, events, len(jobs))
     try:
-        results = await collect(state, jobs, raw)
+        results = await collect(state, rid, jobs, raw)
     finally:
         state.admission.release(len(jobs))
     choices = [_choice(state, req, i, prompts[i // req.n], c) for i, c in sorted(results.items())]

@@ -1,4 +1,8 @@
-"""OpenAI-shaped errors: `{"error": {"message", "type", "param", "code"}}` for every status."""
+"""OpenAI-shaped errors: `{"error": {"message", "type", "param", "code"}}` for every status.
+
+Any other exception becomes a 500 in `app.Gate` (inside the middleware that counts
+responses, so `tunesmith:http_responses_total` sees it), never a traceback from uvicorn.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,11 @@ ERROR_TYPES = {
     503: "service_unavailable_error",
     504: "timeout_error",
 }
+
+
+class ClientDisconnected(Exception):
+    """The client went away before the answer was ready: its generation is cancelled and the
+    access log records 499 (nginx's, vLLM's and TGI's code for it), not a server error."""
 
 
 class APIError(Exception):
@@ -49,11 +58,29 @@ class APIError(Exception):
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
+def internal_error(e: Exception) -> APIError:
+    return APIError(500, f"internal error: {type(e).__name__}: {e}")
+
+
 def error_body(
     status: int, message: str, *, param: str | None = None, code: str | None = None
 ) -> dict:
     kind = ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def field_path(loc: tuple | list) -> str | None:
+    """`messages.0.role` from pydantic's error location, without "body" and the tags pydantic
+    adds for the member of a union it tried (`str`, `list[int]`, `none`, ...)."""
+    parts = [
+        str(p)
+        for p in loc
+        if p != "body" and not (isinstance(p, str) and ("[" in p or p in _UNION_TAGS))
+    ]
+    return ".".join(parts) or None
+
+
+_UNION_TAGS = frozenset({"str", "int", "float", "bool", "none", "dict"})
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -68,8 +95,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:
         first = e.errors()[0] if e.errors() else {"loc": (), "msg": "invalid request"}
-        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-        param = ".".join(loc) or None
+        param = field_path(first.get("loc", ()))
         if first.get("type") == "json_invalid":
             message = f"the request body is not valid JSON: {first.get('msg')}"
         elif param:
@@ -81,7 +107,3 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
         return APIError(e.status_code, str(e.detail), headers=e.headers).response()
-
-    @app.exception_handler(Exception)
-    async def _internal(_: Request, e: Exception) -> JSONResponse:
-        return APIError(500, f"internal error: {type(e).__name__}: {e}").response()

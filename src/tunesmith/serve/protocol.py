@@ -1,7 +1,7 @@
 """OpenAI-compatible request and response schemas (pydantic), plus vLLM-style extras.
 
 Unknown fields are ignored (clients send fields of newer API versions); known fields of the
-wrong type or out of range are a 400 with the field named. OpenAI fields that would change
+wrong type or out of range (NaN and infinities included) are a 400 with the field named. OpenAI fields that would change
 the output but are not implemented (`suffix`, `best_of` > `n`, `tools`, `functions`, a
 `response_format` other than text, streamed `echo` with `logprobs`) are a 400 naming the
 field (`serve.generation.sampling_params`), never silently ignored.
@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
 
 
+SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
+"""seeds torch accepts (the engine takes them modulo 2**64)"""
+
+
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
 
 class StreamOptions(_Request):
@@ -54,7 +59,7 @@ class SamplingFields(_Request):
     stream: bool = False
     stream_options: StreamOptions | None = None
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=SEED_MIN, le=SEED_MAX)
     frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     logit_bias: dict[str, float] | None = None
@@ -122,9 +127,14 @@ class CompletionRequest(SamplingFields):
 
 
 class TokenizeRequest(_Request):
+    """Exactly one of `prompt` and `messages` (the schema says so with `oneOf`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["prompt"]}, {"required": ["messages"]}]}
+    )
     model: str | None = None
-    prompt: str | None = None
-    messages: list[ChatMessage] | None = None
+    prompt: str | SkipJsonSchema[None] = None
+    messages: Annotated[list[ChatMessage], Field(min_length=1)] | SkipJsonSchema[None] = None
     add_generation_prompt: bool = True
     add_special_tokens: bool = False
 
@@ -235,6 +245,25 @@ class CompletionResponse(BaseModel):
     model: str
     choices: list[CompletionChoice]
     usage: Usage | None = None
+
+
+class TokenizeResponse(BaseModel):
+    tokens: list[int]
+    count: int
+    max_model_len: int
+
+
+class DetokenizeResponse(BaseModel):
+    prompt: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Ready(BaseModel):
+    status: Literal["ready"] = "ready"
+    in_flight: int
 
 
 class ModelCard(BaseModel):

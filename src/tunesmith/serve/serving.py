@@ -18,15 +18,13 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from tunesmith.serve.errors import APIError, error_body
+from tunesmith.inference.params import InvalidRequestError
+from tunesmith.serve.errors import APIError, ClientDisconnected, error_body
 from tunesmith.serve.generation import ChoiceJob, Collected, EventsFn, merged
+from tunesmith.serve.shutdown import Ticket, shutdown_error
 from tunesmith.serve.state import ServerState
 
 log = logging.getLogger(__name__)
-
-
-class ClientDisconnected(Exception):
-    """The client went away before the answer was ready."""
 
 
 def timeout_error(state: ServerState) -> APIError:
@@ -38,9 +36,10 @@ def timeout_error(state: ServerState) -> APIError:
 
 
 async def collect(
-    state: ServerState, jobs: list[ChoiceJob], request: Request
+    state: ServerState, http_id: str, jobs: list[ChoiceJob], request: Request
 ) -> dict[int, Collected]:
-    """Run every choice to the end; 504 on timeout; cancelled if the client disconnects."""
+    """Run every choice to the end; 504 on timeout; cancelled if the client disconnects;
+    503 when the drain deadline cuts it."""
 
     async def run() -> dict[int, Collected]:
         results = {j.index: Collected() for j in jobs}
@@ -48,11 +47,16 @@ async def collect(
             results[d.index].add(d)
         return results
 
-    try:
-        async with asyncio.timeout(state.settings.request_timeout_s):
-            return await _unless_disconnected(run(), request)
-    except TimeoutError:
-        raise timeout_error(state) from None
+    ids = [j.request_id for j in jobs]
+    with state.open_requests.track(http_id, ids, streaming=False) as ticket:
+        try:
+            async with asyncio.timeout(state.settings.request_timeout_s):
+                results = await _unless_disconnected(run(), request)
+        except TimeoutError:
+            raise timeout_error(state) from None
+        if ticket.cut:
+            raise shutdown_error()
+        return results
 
 
 async def _unless_disconnected(work: Awaitable, request: Request):
@@ -94,26 +98,40 @@ class ClosingStream(StreamingResponse):
 
 def sse_response(
     state: ServerState,
+    http_id: str,
     jobs: list[ChoiceJob],
     events: EventsFn,
     places: int,
 ) -> StreamingResponse:
-    """Stream `events(deltas)` as SSE; the admission places are released when it ends."""
+    """Stream `events(deltas)` as SSE; the admission places are released when it ends. Cut
+    by the drain deadline, it ends with an error event (code "server_shutdown")."""
 
     async def body() -> AsyncIterator[str]:
+        ids = [j.request_id for j in jobs]
+        with state.open_requests.track(http_id, ids, streaming=True) as ticket:
+            async for line in _framed(ticket):
+                yield line
+        yield "data: [DONE]\n\n"
+
+    async def _framed(ticket: Ticket) -> AsyncIterator[str]:
         try:
             async with asyncio.timeout(state.settings.request_timeout_s):
                 deltas = merged(state.engine, state.tokenizer, jobs)
-                async with contextlib.aclosing(deltas):
-                    async for event in events(deltas):
+                async with contextlib.aclosing(deltas), contextlib.aclosing(events(deltas)) as ev:
+                    async for event in ev:
+                        if ticket.cut:
+                            break
                         yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
+            if ticket.cut:
+                yield f"data: {json.dumps(shutdown_error().body())}\n\n"
         except TimeoutError:
             yield f"data: {json.dumps(timeout_error(state).body())}\n\n"
         except APIError as e:
             yield f"data: {json.dumps(e.body())}\n\n"
+        except InvalidRequestError as e:  # this request alone failed (its own parameters)
+            yield f"data: {json.dumps(APIError.from_invalid(e).body())}\n\n"
         except Exception as e:
             log.exception("stream failed")
             yield f"data: {json.dumps(error_body(500, f'generation failed: {e}'))}\n\n"
-        yield "data: [DONE]\n\n"
 
     return ClosingStream(body(), lambda: state.admission.release(places))

@@ -14,6 +14,7 @@ from tunesmith.serve.errors import APIError
 from tunesmith.serve.metrics import ServerMetrics
 from tunesmith.serve.prompts import ChatRenderError, render_chat
 from tunesmith.serve.protocol import ChatMessage
+from tunesmith.serve.shutdown import OpenRequests
 
 
 @dataclass
@@ -21,7 +22,8 @@ class ServerSettings:
     """Server limits. capacity = max_batch + max_queue requests in flight."""
 
     api_key: str | None = None
-    """when set, every route except /health, /ready and /metrics needs `Bearer KEY`"""
+    """when set, every route except /health, /ready and /metrics needs `Authorization: Bearer
+    KEY` (the scheme in any case; any other scheme, or none, is refused)"""
     max_queue: int = 64
     """requests that may wait for a KV slot; more get 429"""
     request_timeout_s: float | None = 600.0
@@ -42,6 +44,8 @@ class ServerState:
     loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
     """the server's event loop, once it runs (admission and streams live on it)"""
     metrics: ServerMetrics = field(init=False)
+    open_requests: OpenRequests = field(default_factory=OpenRequests, init=False)
+    """generation requests being answered (the drain cuts them at its deadline)"""
 
     def __post_init__(self) -> None:
         e = self.engine.engine
@@ -69,8 +73,10 @@ class ServerState:
         key = self.settings.api_key
         if key is None:
             return True
-        given = (header or "").removeprefix("Bearer ").strip()
-        return hmac.compare_digest(given.encode(), key.encode())
+        scheme, _, token = (header or "").strip().partition(" ")
+        if scheme.lower() != "bearer":  # RFC 9110: the scheme is case-insensitive
+            return False
+        return hmac.compare_digest(token.strip().encode(), key.encode())
 
     def render_chat(self, messages: list[ChatMessage], add_generation_prompt: bool) -> str:
         """The prompt text of a chat request; 400 when the template refuses it."""

@@ -95,15 +95,17 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def live_server(
-    model_dir: Path,
+    model_dir: Path | str,
     adapters: list[str] | None = None,
     *,
     max_batch: int = 4,
     settings: ServerSettings | None = None,
+    served_name: str = "scripted",
+    max_model_len: int | None = None,
 ) -> Iterator[tuple[str, ServerState]]:
     """(base url, state) of a uvicorn server in a thread, stopped on exit."""
-    model, tok, names = load_served(str(model_dir), adapters, served_name="scripted")
-    engine = AsyncEngine(Engine(model, max_batch=max_batch))
+    model, tok, names = load_served(str(model_dir), adapters, served_name=served_name)
+    engine = AsyncEngine(Engine(model, max_batch=max_batch, max_model_len=max_model_len))
     state = ServerState(engine, tok, names, settings or ServerSettings())
     port = free_port()
     config = uvicorn.Config(build_app(state), host="127.0.0.1", port=port, log_level="error")
