@@ -153,7 +153,15 @@ def make_engine(cfg: Config, run: Run) -> Engine:
 
 def loss_impl(model: torch.nn.Module, cfg: Config, engine: Engine) -> str:
     """train.loss_impl resolved for this model (after its method) and device; printed."""
-    impl = resolve_loss_impl(cfg.train.loss_impl, model, engine.device)
+    d = cfg.distributed
+    sharded = (
+        "fsdp"
+        if d.strategy == "fsdp"
+        else "deepspeed zero_stage 3"
+        if d.strategy == "deepspeed" and d.zero_stage == 3
+        else None
+    )
+    impl = resolve_loss_impl(cfg.train.loss_impl, model, engine.device, sharded)
     if impl != cfg.train.loss_impl:
         engine.ranks.print(f"loss: train.loss_impl={cfg.train.loss_impl} -> {impl}")
     return impl

@@ -82,6 +82,9 @@ def test_resolve_choices_and_errors() -> None:
     assert resolve_loss_impl("plain", model, CPU) == "plain"
     with pytest.raises(ConfigError, match="liger runs Triton kernels on CUDA GPUs only"):
         resolve_loss_impl("liger", model, CPU)
+    assert resolve_loss_impl("auto", model, CPU, sharded="fsdp") == "plain"
+    with pytest.raises(ConfigError, match="chunked is not supported with fsdp"):
+        resolve_loss_impl("chunked", model, CPU, sharded="fsdp")
     lora = MethodConfig(name="lora", lora=LoraConfig(r=4, modules_to_save=["lm_head"]))
     wrapped = attach_method(model, lora, tok)
     assert output_linear(wrapped) is None
