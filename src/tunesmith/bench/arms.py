@@ -33,7 +33,7 @@ def tunesmith_config(spec: ArmSpec) -> dict:
         "model": {"name_or_path": spec.model},
         "data": {"train": [spec.train_file], "format": "messages", "max_len": spec.max_len},
         "method": {
-            "name": "lora",
+            "name": spec.method,
             "lora": {
                 "r": spec.lora_r,
                 "alpha": spec.lora_alpha,
@@ -49,6 +49,7 @@ def tunesmith_config(spec: ArmSpec) -> dict:
             "scheduler": spec.scheduler,
             "warmup_steps": spec.warmup_steps,
             "max_grad_norm": spec.max_grad_norm,
+            "precision": spec.precision,
             "seed": spec.seed,
             "progress": False,
         },
@@ -83,6 +84,11 @@ def train_tunesmith(spec: ArmSpec) -> tuple[torch.nn.Module, object, dict]:
         "padded_tokens": records[-1]["tokens"],  # packed rows have no padding
         "step_losses": [r["loss"] for r in records],
     }
+    if spec.method != "lora":  # full: the saved model itself
+        from tunesmith.models.load import load_trained
+
+        model, tok = load_trained(run_dir)
+        return model, tok, numbers
     base, tok = load_model_and_tokenizer(ModelConfig(name_or_path=spec.model), seed=spec.seed)
     model = PeftModel.from_pretrained(base, run_dir / "adapter")
     return model, tok, numbers

@@ -53,7 +53,7 @@ def train_baseline(spec: ArmSpec) -> tuple[torch.nn.Module, PreTrainedTokenizerB
         bias="none",
         task_type="CAUSAL_LM",
     )
-    model = get_peft_model(base, lora)
+    model = get_peft_model(base, lora) if spec.method == "lora" else base
     train_set = [
         {"input_ids": e.input_ids, "attention_mask": [1] * len(e.input_ids), "labels": e.labels}
         for e in encode_file(spec.train_file, tok, spec.max_len)
@@ -73,6 +73,7 @@ def train_baseline(spec: ArmSpec) -> tuple[torch.nn.Module, PreTrainedTokenizerB
         report_to="none",
         disable_tqdm=True,
         use_cpu=True,
+        bf16=spec.precision == "bf16",
     )
     collator = CountingCollator(tok)
     trainer = Trainer(model=model, args=args, train_dataset=train_set, data_collator=collator)

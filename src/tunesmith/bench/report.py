@@ -65,6 +65,9 @@ ROWS = (
     ("CPU seconds (setup+train+save)", "cpu_seconds", "{:.1f}", False),
     ("CPU utilization (of threads)", "cpu_utilization", "{:.0%}", None),
     ("peak RSS MB", "peak_rss_mb", "{:,.0f}", True),
+    ("model GFLOP/s", "model_gflops_per_s", "{:,.2f}", True),
+    ("MFU (arm's precision)", "mfu", "{:.1%}", None),
+    ("MFU of the bf16 peak", "mfu_of_bf16_peak", "{:.1%}", None),
     ("train loss (last 10% of steps)", "final_train_loss", "{:.4f}", True),
     ("held-out loss", "heldout_loss", "{:.4f}", True),
 )
@@ -73,7 +76,9 @@ ROWS = (
 def print_report(report: dict, console: Console) -> None:
     s = report["settings"]
     table = Table(
-        title=f"bench train: {s['model']}, LoRA r={s['lora']['r']}, "
+        title=f"bench train: {s['model']}, "
+        f"{'LoRA r=' + str(s['lora']['r']) if s.get('method', 'lora') == 'lora' else 'full'}, "
+        f"{s.get('precision', 'fp32')}, "
         f"{s['train_data']['tokens']:,} tokens, {s['torch_threads']} threads"
     )
     table.add_column("metric")
@@ -90,6 +95,13 @@ def print_report(report: dict, console: Console) -> None:
             ratio = f"{base[key] / ours[key]:.2f}x faster" if ours[key] else ""
         table.add_row(label, fmt.format(base[key]), fmt.format(ours[key]), ratio)
     console.print(table)
+    if "model_flops" in report:
+        m = report["model_flops"]
+        console.print(
+            f"matmul peak measured in this run: fp32 {m['peak_flops_per_s']['fp32'] / 1e9:,.1f}, "
+            f"bf16 {m['peak_flops_per_s']['bf16'] / 1e9:,.1f} GFLOP/s; model FLOPs of the epoch "
+            f"{m['epoch_flops'] / 1e12:,.2f} TFLOP (same real samples for both arms)"
+        )
     console.print(
         f"speedup (real tokens/s) [bold]{report['speedup']:.2f}x[/bold], "
         f"held-out loss ratio {report['loss_ratio']:.3f}"

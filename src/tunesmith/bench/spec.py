@@ -31,6 +31,8 @@ class ArmSpec:
     batch_size: int = 8
     batch_tokens: int = 1024
     grad_accum: int = 1
+    method: str = "lora"  # lora | full (both arms)
+    precision: str = "fp32"  # fp32 | bf16 (autocast in both arms)
 
     def save(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self), indent=2))

@@ -91,7 +91,8 @@ def settings_of(spec: ArmSpec, sizes: list[int], held: list[int], lengths: Lengt
         "scheduler": spec.scheduler,
         "warmup_steps": spec.warmup_steps,
         "max_grad_norm": spec.max_grad_norm,
-        "precision": "fp32",
+        "method": spec.method,
+        "precision": spec.precision,
         "lora": {
             "r": spec.lora_r,
             "alpha": spec.lora_alpha,
@@ -119,15 +120,21 @@ def run_bench(
     seed: int = 42,
     heldout_tokens: int = HELDOUT_TOKENS,
     quiet: bool = False,
+    method: str = "lora",
+    precision: str = "fp32",
 ) -> dict:
     """Run both arms on `budget_tokens` real training tokens; print the table, return the report.
 
     batch_size: the baseline's samples per optimizer step. Our packed rows hold about
     `row_tokens` tokens, with gradient accumulation making up the same tokens per step.
     threads: torch threads in each arm (default: all CPUs).
+    method: lora or full (both arms); precision: fp32 or bf16 (autocast, both arms).
+    Model FLOP/s and MFU against the fp32 and bf16 matmul peaks measured in this run
+    (bench/train_flops.py) are reported beside the speed.
     """
     from rich.console import Console
 
+    from tunesmith.bench.train_flops import add_mfu, epoch_flops, flops_fit, peaks
     from tunesmith.tokenize.templates import load_tokenizer
 
     console = Console(quiet=quiet)
@@ -147,13 +154,18 @@ def run_bench(
             threads=threads or os.cpu_count() or 1,
             max_len=lengths.max_len,
             batch_size=batch_size,
+            method=method,
+            precision=precision,
         )
         spec_path = plan_spec(sizes, spec, row_tokens).save(work / "spec.json")
         for i, arm in enumerate(arm_order(repeats)):
             what = f"{arm} arm, run {len(runs[arm]) + 1}/{repeats}: {sum(sizes):,} tokens"
             with status(f"bench train: {what}", console):
                 runs[arm].append(run_arm(arm, spec_path, work / f"{i}-{arm}.json", spec.threads))
+        with console.status("bench train: model FLOPs and the matmul peaks"):
+            fit, peak = flops_fit(spec), peaks(spec.threads)
     report = build_report(runs, settings_of(spec, sizes, held, lengths))
+    add_mfu(report, epoch_flops(sizes, fit), peak, precision)
     report["settings"]["budget_tokens"] = budget_tokens
     report["settings"]["repeats"] = repeats
     print_report(report, console)

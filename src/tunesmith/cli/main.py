@@ -63,11 +63,30 @@ def demo(args: argparse.Namespace) -> int:
 def bench_train(args: argparse.Namespace) -> int:
     from tunesmith.bench.train import run_bench
 
-    run_bench(args.json, repeats=args.repeats)
+    run_bench(
+        args.json,
+        repeats=args.repeats,
+        budget_tokens=args.budget_tokens,
+        model=args.model,
+        method=args.method,
+        precision=args.precision,
+    )
     return 0
 
 
 def bench_memory(args: argparse.Namespace) -> int:
+    if args.shape:
+        from tunesmith.bench.memory_real import run_bench as run_real
+
+        run_real(
+            args.json,
+            shape=args.shape,
+            seqs=tuple(args.seq),
+            layers=tuple(args.layers),
+            arms=tuple(args.arms or ()),
+            threads=args.threads,
+        )
+        return 0
     from tunesmith.bench.memory import run_bench
 
     run_bench(args.json, steps=args.steps)
@@ -284,6 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--repeats", type=count(1), default=1, metavar="N", help="runs per arm, alternating"
     )
+    p.add_argument("--model", default="tiny-qwen2", help="preset both arms train")
+    p.add_argument("--method", choices=["lora", "full"], default="lora", help="both arms")
+    p.add_argument(
+        "--precision", choices=["fp32", "bf16"], default="fp32", help="both arms (autocast)"
+    )
+    p.add_argument(
+        "--budget-tokens", type=int, default=200_000, help="real training tokens per arm"
+    )
     p.set_defaults(command="bench train")
     p = bench_sub.add_parser("data", help="near dedupe against the plain datasketch loop")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -294,6 +321,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench_sub.add_parser("memory", help="peak memory of every method, with and without GC")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--steps", type=int, default=2, help="optimizer steps per arm")
+    p.add_argument(
+        "--shape",
+        choices=["qwen-1.5b", "v2-lite"],
+        help="real dimensions (DeepSeek-R1-Distill-Qwen-1.5B, DeepSeek-V2-Lite) at few layers: "
+        "Trainer + PEFT against tunesmith, chunked loss, checkpointing (one step per arm)",
+    )
+    p.add_argument("--seq", type=int, nargs="+", default=[1024, 4096], help="with --shape")
+    p.add_argument(
+        "--layers", type=int, nargs="+", default=[1, 2], help="depths measured, with --shape"
+    )
+    p.add_argument("--arms", nargs="+", help="with --shape: only these arms (names as printed)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads per arm (0: all)")
     p.set_defaults(command="bench memory")
     p = bench_sub.add_parser("preference", help="DPO: TRL's DPOTrainer against tunesmith")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")

@@ -196,7 +196,26 @@ class TrainConfig:
     precision: str = opt(
         "fp32", "compute precision (bf16 works on CPU)", choices=["fp32", "bf16", "fp16"]
     )
+    pure_bf16: bool = opt(
+        False,
+        "with precision bf16: weights stored in bf16 (frozen ones at half the memory), trainable "
+        "ones updated through fp32 master copies with fp32 AdamW state",
+    )
     gradient_checkpointing: bool = opt(False, "recompute activations in backward to save memory")
+    offload_activations: bool = opt(
+        False,
+        "CUDA: keep the activations saved for backward (with gradient_checkpointing, the layer "
+        "inputs) in pinned host memory instead of GPU memory",
+    )
+    loss_impl: str = opt(
+        "auto",
+        "LM head + loss: chunked (never the full [tokens, vocab] logits), plain, liger (CUDA, "
+        "liger-kernel), auto = liger if usable, else chunked; plain when lm_head is PEFT-wrapped",
+        choices=["auto", "chunked", "plain", "liger"],
+    )
+    loss_chunk_tokens: int = opt(
+        0, "rows per chunk of the chunked loss; 0 = about 8M logits per chunk", min=0
+    )
     seed: int = opt(42, "random seed for data order, init and dropout")
     log_every: int = opt(1, "log metrics every N optimizer steps", min=1)
     eval_every: int = opt(0, "evaluate every N steps; 0 = only at the end", min=0)

@@ -34,7 +34,7 @@ from transformers import PreTrainedTokenizerBase
 from tunesmith.config.schema import Config, ModelConfig
 from tunesmith.errors import ConfigError
 from tunesmith.tokenize.packing import IGNORE
-from tunesmith.training.loss import Terms, count_targets, logits_and_loss_sum
+from tunesmith.training.loss import Terms, count_targets
 
 STUDENT_METHODS = ("full", "lora", "dora", "freeze")
 
@@ -121,6 +121,7 @@ class Distiller:
 
     def __init__(self, teacher: torch.nn.Module, alpha: float, temperature: float, vocab: int):
         self.teacher, self.alpha, self.temperature, self.vocab = teacher, alpha, temperature, vocab
+        self.impl, self.chunk = "plain", 0  # train.loss_impl resolved, loss_chunk_tokens
 
     @classmethod
     def from_config(cls, cfg: Config, tok: PreTrainedTokenizerBase) -> Distiller:
@@ -159,8 +160,9 @@ class Distiller:
         return count_targets(batch)
 
     def __call__(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Terms:
-        logits, ce = logits_and_loss_sum(model, batch)
-        kd = self.kd_sum(logits, batch)
+        from tunesmith.training.loss_head import loss_sums
+
+        ce, kd = loss_sums(model, batch, self.impl, chunk=self.chunk, distill=self)
         return Terms(ce, self.objective(ce, kd), {"kd_loss": kd})
 
 

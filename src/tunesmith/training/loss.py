@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from tunesmith.tokenize.packing import IGNORE
+from tunesmith.training.offload import offloaded
 
 if TYPE_CHECKING:
     from tunesmith.models.moe import RouterAuxLoss
@@ -66,14 +67,21 @@ class Objective(Protocol):
     def __call__(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Terms: ...
 
 
+@dataclass
 class CrossEntropy:
-    """recipe=sft: the sum of next-token cross-entropy over the batch's targets."""
+    """recipe=sft: the sum of next-token cross-entropy over the batch's targets, computed by
+    `impl` (train.loss_impl resolved: plain, chunked or liger; training/loss_head.py)."""
+
+    impl: str = "plain"
+    chunk: int = 0  # rows per chunk of the chunked loss; 0 = automatic
 
     def weight(self, batch: dict[str, torch.Tensor]) -> int:
         return count_targets(batch)
 
     def __call__(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Terms:
-        loss = logits_and_loss_sum(model, batch)[1]
+        from tunesmith.training.loss_head import loss_sums
+
+        loss = loss_sums(model, batch, self.impl, chunk=self.chunk)[0]
         return Terms(loss, loss)
 
 
@@ -99,6 +107,7 @@ def accumulate_gradients(
     ranks: Ranks | None = None,
     router: RouterAuxLoss | None = None,
     aux_coef: float = 0.0,
+    offload: bool = False,
 ) -> StepLoss:
     """Backward over a global window of micro-batches as if it were one batch.
 
@@ -107,7 +116,8 @@ def accumulate_gradients(
     token loss however the tokens are split between micro-batches and processes. The engines
     average gradients over ranks and `accelerator.backward` divides by the accumulation steps;
     the factor `steps x world` undoes both. Rank r runs micro-batches r, r + world, ...
-    `objective` defaults to the cross-entropy (recipe sft).
+    `objective` defaults to the cross-entropy (recipe sft). `offload`: the forward's saved
+    activations live in pinned host memory (train.offload_activations, CUDA).
     """
     objective = objective or CrossEntropy()
     local = ranks.local(window) if ranks is not None else window
@@ -121,7 +131,7 @@ def accumulate_gradients(
         with accelerator.accumulate(model):
             if router is not None:
                 router.reset()
-            with accelerator.autocast():
+            with accelerator.autocast(), offloaded(offload, accelerator.device):
                 terms = objective(model, batch)
             aux = router.loss() if router is not None else None
             total = terms.objective

@@ -6,6 +6,7 @@
     engine = make_engine(cfg, run)                    accelerator (DDP / DeepSpeed / FSDP) + ranks
     report_data(cfg, splits, engine)                  counts printed
     model, base_dir = attach(model, tok, cfg, run, engine)   the method (LoRA, full, ...)
+    impl = loss_impl(model, cfg, engine)              train.loss_impl: chunked / plain / liger
     opt = optimization(model, cfg, run, engine, total_steps) optimizer + schedule, prepared
     state = resume(run, opt, engine)                  weights, optimizer, RNG, data position
 
@@ -44,8 +45,11 @@ from tunesmith.training.distributed import (
 )
 from tunesmith.training.evaluate import evaluate
 from tunesmith.training.fsdp import shard_model
+from tunesmith.training.loss_head import resolve_loss_impl
+from tunesmith.training.offload import check_offload, offload_notice
 from tunesmith.training.optim import build_optimizer, build_scheduler
 from tunesmith.training.output import adapter_base_dir, save_final
+from tunesmith.training.precision import Fp32MasterAdamW, check_precision, to_bf16
 from tunesmith.training.run_dir import clear_outputs, plan_run_dir
 from tunesmith.training.state import TrainState
 
@@ -88,6 +92,12 @@ def check(cfg: Config) -> None:
         raise ConfigError("train.precision: fp16 needs a CUDA GPU; use bf16 or fp32 on CPU")
     check_launch(cfg.distributed)
     check_method_before_load(cfg)
+    check_precision(cfg.train.precision, cfg.train.pure_bf16, cfg.distributed.strategy)
+    check_offload(
+        cfg.train.offload_activations, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    if cfg.train.pure_bf16 and cfg.method.name == "qlora":
+        raise ConfigError("train.pure_bf16: not with method qlora (its base is 4-bit already)")
 
 
 def start(cfg: Config) -> Run:
@@ -125,6 +135,8 @@ def load_model(cfg: Config) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
     """The model section's model and tokenizer; a wrong method setting fails here, before
     anything is written (the base is written, when needed, only once all input checked out)."""
     model, tok = load_model_and_tokenizer(cfg.model, seed=cfg.train.seed, quantize=_qlora(cfg))
+    if cfg.train.pure_bf16:
+        model = to_bf16(model)
     if cfg.train.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     check_method(model, cfg.method, tok)
@@ -144,7 +156,27 @@ def router_loss(model: torch.nn.Module, cfg: Config) -> RouterAuxLoss:
 
 def make_engine(cfg: Config, run: Run) -> Engine:
     accelerator = make_accelerator(cfg, run.dir)
-    return Engine(accelerator, Ranks(accelerator, cfg.distributed.strategy))
+    engine = Engine(accelerator, Ranks(accelerator, cfg.distributed.strategy))
+    notice = offload_notice(cfg.train.offload_activations, cfg.train.gradient_checkpointing)
+    if notice:
+        engine.ranks.print(f"note: {notice}")
+    return engine
+
+
+def loss_impl(model: torch.nn.Module, cfg: Config, engine: Engine) -> str:
+    """train.loss_impl resolved for this model (after its method) and device; printed."""
+    d = cfg.distributed
+    sharded = (
+        "fsdp"
+        if d.strategy == "fsdp"
+        else "deepspeed zero_stage 3"
+        if d.strategy == "deepspeed" and d.zero_stage == 3
+        else None
+    )
+    impl = resolve_loss_impl(cfg.train.loss_impl, model, engine.device, sharded)
+    if impl != cfg.train.loss_impl:
+        engine.ranks.print(f"loss: train.loss_impl={cfg.train.loss_impl} -> {impl}")
+    return impl
 
 
 def load_data(cfg: Config, tok: PreTrainedTokenizerBase, run: Run) -> Splits:
@@ -199,6 +231,8 @@ def optimization(
             model, cfg.distributed, accelerator.device, ranks.world, run.dir, ranks.is_main
         )
     optimizer = build_optimizer(model, t, lora_plus_ratio=cfg.method.lora.plus_lr_ratio)
+    if t.pure_bf16:  # fp32 masters of the bf16 trainable weights, in the optimizer
+        optimizer = Fp32MasterAdamW.like(optimizer)
     scheduler = build_scheduler(optimizer, t, total_steps)
     if cfg.distributed.strategy == "fsdp":
         optimizer = accelerator.prepare(optimizer)

@@ -105,6 +105,7 @@ class StepLoop:
                     ranks=self.engine.ranks,
                     router=router if router else None,
                     aux_coef=self.cfg.train.router_aux_loss_coef,
+                    offload=self.cfg.train.offload_activations,
                 )
                 self.step(step)
 

@@ -43,6 +43,14 @@ def test_report_shape(report: dict) -> None:
     assert report["speedup"] > 0
     assert report["settings"]["torch_threads"] == 1
     assert report["baseline"]["torch_threads"] == report["tunesmith"]["torch_threads"] == 1
+    peak = report["model_flops"]["peak_flops_per_s"]
+    assert peak["fp32"] > 0 and peak["bf16"] > 0
+    for arm in ("baseline", "tunesmith"):
+        r = report[arm]
+        assert r["mfu"] == pytest.approx(r["model_flops_per_s"] / peak["fp32"])
+        assert r["model_flops_per_s"] * r["train_seconds"] == pytest.approx(
+            report["model_flops"]["epoch_flops"]
+        )
 
 
 def test_same_real_token_budget(report: dict) -> None:

@@ -225,8 +225,38 @@ def test_bench_train_passes_the_json_path(monkeypatch):
         monkeypatch, "tunesmith.bench.train", run_bench=lambda path, **kw: calls.append((path, kw))
     )
     assert main(["bench", "train", "--json", "b.json"]) == 0
-    assert main(["bench", "train", "--repeats", "2"]) == 0
-    assert calls == [("b.json", {"repeats": 1}), (None, {"repeats": 2})]
+    assert (
+        main(["bench", "train", "--method", "full", "--precision", "bf16", "--repeats", "2"]) == 0
+    )
+    defaults = {"budget_tokens": 200_000, "model": "tiny-qwen2", "method": "lora"}
+    assert calls == [
+        ("b.json", {**defaults, "precision": "fp32", "repeats": 1}),
+        (None, {**defaults, "method": "full", "precision": "bf16", "repeats": 2}),
+    ]
+
+
+def test_bench_memory_shape_runs_the_real_dimension_bench(monkeypatch):
+    calls = []
+    fake_module(monkeypatch, "tunesmith.bench")
+    fake_module(
+        monkeypatch,
+        "tunesmith.bench.memory_real",
+        run_bench=lambda path, **kw: calls.append((path, kw)),
+    )
+    argv = ["bench", "memory", "--shape", "qwen-1.5b", "--seq", "1024", "--layers", "1"]
+    assert main([*argv, "--arms", "tunesmith lora + chunked"]) == 0
+    assert calls == [
+        (
+            None,
+            {
+                "shape": "qwen-1.5b",
+                "seqs": (1024,),
+                "layers": (1,),
+                "arms": ("tunesmith lora + chunked",),
+                "threads": 0,
+            },
+        )
+    ]
 
 
 def test_models_lists_names_and_descriptions(capsys, monkeypatch):

@@ -17,6 +17,7 @@ from tunesmith.training import setup
 from tunesmith.training.batches import BatchStream
 from tunesmith.training.distill import Distiller, check_distill, describe
 from tunesmith.training.finish import finish
+from tunesmith.training.loss_head import resolve_for_teacher
 from tunesmith.training.steps import StepLoop
 
 
@@ -33,6 +34,10 @@ def train(cfg: Config) -> Path:
     setup.report_data(cfg, splits, engine)
     model, base_dir, report = setup.attach(model, tok, cfg, run, engine)
     distiller.to(engine.device)
+    distiller.impl = resolve_for_teacher(
+        setup.loss_impl(model, cfg, engine), cfg.train.loss_impl, distiller.teacher
+    )
+    distiller.chunk = cfg.train.loss_chunk_tokens
     d, size = cfg.distill, sum(p.numel() for p in distiller.teacher.parameters())
     engine.ranks.print(
         f"distill: frozen teacher {d.teacher} ({size:,} params), alpha={d.alpha:g}, "

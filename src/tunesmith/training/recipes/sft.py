@@ -35,7 +35,7 @@ def train(cfg: Config) -> Path:
     window = cfg.train.grad_accum * engine.ranks.world
     opt = setup.optimization(model, cfg, run, engine, stream.total_steps(window))
     state = setup.resume(run, opt, engine)
-    objective = CrossEntropy()
+    objective = CrossEntropy(setup.loss_impl(model, cfg, engine), cfg.train.loss_chunk_tokens)
 
     loop = StepLoop(
         cfg, run, engine, opt, state,
