@@ -74,7 +74,28 @@ def _rank() -> int | None:
 
 
 def _extras(record: logging.LogRecord) -> dict[str, object]:
-    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS}
+    return {
+        k: v
+        for k, v in record.__dict__.items()
+        if k not in _STANDARD_ATTRS and not k.startswith("_")
+    }
+
+
+FILE_ONLY = {"_file_only": True}
+"""`extra=` for a record that the log file gets but stderr does not (below debug): the lines a
+run already prints on stdout, so `--log-file` holds them without the screen showing them twice."""
+
+
+def to_log_file(logger: logging.Logger, message: str, **fields: object) -> None:
+    """Log `message` (INFO) into the log file only; on stderr too at `--log-level debug`."""
+    logger.info(message, extra={**fields, **FILE_ONLY})
+
+
+class _ScreenFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "_file_only", False):
+            return True
+        return logging.getLogger("tunesmith").getEffectiveLevel() <= logging.DEBUG
 
 
 class JsonFormatter(logging.Formatter):
@@ -141,7 +162,9 @@ def setup_logging(settings: LogSettings | None = None) -> None:
     for handler in [h for h in root.handlers if getattr(h, "_tunesmith", False)]:
         root.removeHandler(handler)
         handler.close()
-    handlers: list[logging.Handler] = [_Stderr()]
+    screen = _Stderr()
+    screen.addFilter(_ScreenFilter())
+    handlers: list[logging.Handler] = [screen]
     if settings.file:
         try:
             handlers.append(logging.FileHandler(settings.file, encoding="utf-8"))

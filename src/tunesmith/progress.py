@@ -177,10 +177,13 @@ def make_progress(
     enabled: bool = True,
     transient: bool = False,
     console: Console | None = None,
+    threads_line: bool = True,
 ) -> Progress | PlainProgress:
     """A rich Progress when `stream` (or `console`) is a terminal, else a PlainProgress on
-    it; disabled, a rich Progress that shows nothing."""
-    announce_threads()  # the work starts: say how many CPU threads it runs on
+    it; disabled, a rich Progress that shows nothing. `threads_line`: the work runs on torch
+    threads, so say how many (once per process) as it starts."""
+    if threads_line:
+        announce_threads()
     console = console or Console(stderr=stream == "stderr")
     if enabled and not console.is_terminal:
         return PlainProgress(console.file)

@@ -155,6 +155,8 @@ def configure_threads(
     env = os.environ if env is None else env  # type: ignore[assignment]
     user = _positive_int(env.get(ENV_THREADS))
     auto = env.get(ENV_AUTO)
+    if live and threads is None and "torch" in sys.modules:
+        return _calling_programs_choice(env)
     if threads is not None:
         count, source = threads, "--threads"
         env.pop(ENV_AUTO, None)
@@ -189,6 +191,18 @@ def configure_threads(
 
 _plan: ThreadPlan | None = None
 _announced = False
+
+
+def _calling_programs_choice(env: dict[str, str]) -> ThreadPlan:
+    """main() called from a program that already imported torch (the Python API, tests): its
+    thread count stands and its environment is left as it is."""
+    import torch
+
+    global _plan, _announced
+    policy = env.get(ENV_WAIT, "default").upper()
+    _plan = ThreadPlan(torch.get_num_threads(), "torch's setting in the calling program", policy)
+    _announced = False
+    return _plan
 
 
 def announce_threads() -> None:

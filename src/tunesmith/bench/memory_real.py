@@ -162,7 +162,7 @@ def child(spec_path: str) -> None:
 
             _, tok = load_model_and_tokenizer(cfg.model)
             reset_peak()
-            build_splits(cfg.data, tok, seed=0, rejects_dir=None)
+            build_splits(cfg.data, tok, seed=0)
             numbers = {"trainable_params": 0}
         else:
             from tunesmith.training import setup

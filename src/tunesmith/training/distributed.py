@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ from accelerate.utils import DeepSpeedPlugin
 
 from tunesmith.config.schema import Config, DistributedConfig
 from tunesmith.errors import ConfigError
+from tunesmith.log import to_log_file
+
+_log = logging.getLogger("tunesmith.run")  # the run's stdout lines, into --log-file
 
 MIXED_PRECISION = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
 SHARDED = ("deepspeed", "fsdp")
@@ -170,3 +174,4 @@ class Ranks:
     def print(self, *args: object) -> None:
         if self.is_main:
             print(*args, flush=True)
+            to_log_file(_log, " ".join(str(a) for a in args))

@@ -6,6 +6,8 @@ import json
 import logging
 from pathlib import Path
 
+from tunesmith.log import to_log_file
+
 log = logging.getLogger("tunesmith.train")
 
 
@@ -29,8 +31,8 @@ class MetricsLogger:
         self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
     def log(self, record: dict) -> None:
-        # also a log record (DEBUG: `tunesmith --log-level debug --log-json train ...`)
-        log.debug("step %d", record["step"], extra=record)
+        # also a log record: into --log-file at the default level, on stderr at debug
+        to_log_file(log, f"step {record['step']}", **record)
         with self.path.open("a") as fh:
             fh.write(json.dumps(record) + "\n")
         if self._tb is not None:
