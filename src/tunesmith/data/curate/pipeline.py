@@ -242,7 +242,10 @@ def prepare(
         run = _Run(steps, rejects, outputs, work)
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
         with make_progress(  # plain lines when the console is not a terminal
-            *columns, console=console, transient=True, enabled=cfg.output.progress,
+            *columns,
+            console=console,
+            transient=True,
+            enabled=cfg.output.progress,
             threads_line=False,  # curation is not torch work; a bad record's error comes first
         ) as progress:
             guard = _InputGuard(cfg, validate, rejects.raw)
