@@ -23,10 +23,7 @@ import json
 import os
 import platform
 import random
-import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -34,6 +31,7 @@ from tunesmith.bench.report import tail_mean
 from tunesmith.bench.spec import ArmSpec
 from tunesmith.bench.synth import LengthSpec, WordChain, length_stats, make_conversations
 from tunesmith.bench.train import plan_spec
+from tunesmith.bench.train import run_arm as train_arm
 
 ARMS = ("trl", "tunesmith")
 
@@ -63,18 +61,7 @@ def _write(rows: list[dict], path: Path) -> Path:
 
 
 def run_arm(arm: str, spec_path: Path, out: Path, threads: int) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
-    cmd = [sys.executable, "-m", "tunesmith.bench.preference_arms", str(spec_path), arm, str(out)]
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"bench arm '{arm}' failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
-        )
-    numbers = json.loads(out.read_text())
-    numbers["process_seconds"] = time.perf_counter() - started
-    return numbers
+    return train_arm(arm, spec_path, out, threads, module="tunesmith.bench.preference_arms")
 
 
 def summarize(raw: dict, real_tokens: int) -> dict:

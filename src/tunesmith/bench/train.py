@@ -54,15 +54,18 @@ def plan_spec(sizes: list[int], spec: ArmSpec, row_tokens: int) -> ArmSpec:
     return spec
 
 
-def run_arm(arm: str, spec_path: Path, out: Path, threads: int) -> dict:
-    """Run one arm in a fresh interpreter; its numbers plus the subprocess wall time."""
+def run_arm(
+    arm: str, spec_path: Path, out: Path, threads: int, module: str = "tunesmith.bench.arms"
+) -> dict:
+    """Run one arm (`python -m module SPEC ARM OUT`) in a fresh interpreter; its numbers plus
+    the subprocess wall time."""
     env = {
         **os.environ,
         "OMP_NUM_THREADS": str(threads),
         "MKL_NUM_THREADS": str(threads),
         "TOKENIZERS_PARALLELISM": "false",
     }
-    cmd = [sys.executable, "-m", "tunesmith.bench.arms", str(spec_path), arm, str(out)]
+    cmd = [sys.executable, "-m", module, str(spec_path), arm, str(out)]
     started = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
