@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
+import threading
 from functools import cache
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
@@ -74,6 +76,8 @@ def _math_verify():  # noqa: ANN202 - the optional module or None
         import math_verify
     except ImportError:
         return None
+    for name in ("math_verify.parser", "math_verify.grader"):
+        logging.getLogger(name).setLevel(logging.ERROR)  # its "timeout is disabled" notes
     return math_verify
 
 
@@ -85,11 +89,14 @@ def _verify(pred: str, gold: str) -> bool:
     mv = _math_verify()
     if mv is None:
         return False
-    # its own timeouts use signal.alarm, which only works in the main thread
-    gold_parsed = mv.parse(gold, parsing_timeout=None)
+    # its timeouts (against sympy hanging) use signal.alarm: main thread only
+    main = threading.current_thread() is threading.main_thread()
+    parse_s, verify_s = (10, 5) if main else (None, None)
+    gold_parsed = mv.parse(gold, parsing_timeout=parse_s)
     if not gold_parsed:
         return False
-    return bool(mv.verify(gold_parsed, mv.parse(pred, parsing_timeout=None), timeout_seconds=None))
+    pred_parsed = mv.parse(pred, parsing_timeout=parse_s)
+    return bool(mv.verify(gold_parsed, pred_parsed, timeout_seconds=verify_s))
 
 
 def _match_one(pred: str, gold: str, tolerance: float, use_verify: bool) -> bool:
