@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunesmith.data.formats import SHAREGPT_ROLES
 from tunesmith.data.load import ON_ERROR, RecordError
 from tunesmith.data.preference import _prompt as prompt_turns
 from tunesmith.data.sources import expand_paths, iter_records
@@ -83,6 +84,21 @@ def _check_answer(value: object, key: str) -> None:
             raise Invalid("empty_text", "empty answer", field=key, expected=ANSWER_EXPECTED)
 
 
+def _check_last_turn(value: object, key: str) -> None:
+    """A prompt's turns end with a user turn: the policy writes the reply."""
+    if not isinstance(value, list) or not value or not isinstance(value[-1], dict):
+        return
+    last = value[-1]
+    role = last.get("role") if key != "conversations" else SHAREGPT_ROLES.get(last.get("from"))
+    if role == "assistant":
+        raise Invalid(
+            "bad_order", "the prompt ends with an assistant turn",
+            field=f"{key}[{len(value) - 1}]",
+            expected="turns ending with a user turn (the policy writes the reply; "
+            "put a reference answer in `answer`)",
+        )  # fmt: skip
+
+
 def convert(record: object, required: Sequence[str] = ()) -> RLRecord:
     """One parsed record as an RLRecord, or Invalid."""
     if not isinstance(record, dict):
@@ -98,6 +114,7 @@ def convert(record: object, required: Sequence[str] = ()) -> RLRecord:
     if key in STRING_ONLY and not isinstance(record[key], str):
         raise Invalid("wrong_type", f"wrong type: got {type_name(record[key])}", field=key,
                       expected="a string")  # fmt: skip
+    _check_last_turn(record[key], key)
     turns = prompt_turns(record, key, sharegpt=key == "conversations")
     clash = [k for k in record if k in RESERVED]
     if clash:

@@ -137,7 +137,9 @@ def test_dapo_micro_batch_divides_by_the_whole_batch_token_count():
     theirs, _ = _trl("dapo", cfg, logps, old, ref, ent, mask, adv, num_items=50, accumulation=2)
     assert float(ours.detach()) == pytest.approx(float(theirs.detach()), abs=ATOL)
     alone, _ = policy_loss(logps, old, adv, mask, cfg)
-    assert float(ours.detach()) == pytest.approx(float(alone.detach()) * int(mask.sum()) / 50, abs=ATOL)
+    assert float(ours.detach()) == pytest.approx(
+        float(alone.detach()) * int(mask.sum()) / 50, abs=ATOL
+    )
 
 
 def test_first_update_of_a_rollout_is_the_plain_policy_gradient():
