@@ -217,3 +217,21 @@ def test_a_reward_failing_only_on_the_whole_batch(tmp_path):
         "  prompt: 'q1'\n"
         "  completion: '<think>a</think>42'"
     )
+
+
+def test_inline_options_in_a_string_spec(rw):
+    fns = _load(rw, "length(max_len=4, cache_len=2, weight=0.5)", "rw.py:scaled(factor=3)")
+    assert [(f.name, f.weight) for f in fns] == [("length", 0.5), ("scaled", 1.0)]
+    out = score(fns, ["p"], ["ab"], [{}], completion_ids=[[1, 2, 3]])
+    assert out.per_function == {"length": [-0.5], "scaled": [6.0]}
+    assert float(out.total[0]) == pytest.approx(5.75)
+
+
+@pytest.mark.parametrize("spec", ["length(cache_len=)", "length(4)", "length(cache_len=x)"])
+def test_unreadable_inline_options(rw, spec):
+    with pytest.raises(ConfigError) as err:
+        _load(rw, spec)
+    assert str(err.value) == (
+        f"rewards[0]: cannot read the options of '{spec}' (expected name(key=value, ...) with "
+        "literal values, e.g. length(cache_len=32))"
+    )

@@ -6,6 +6,8 @@ A spec is a string or a mapping:
     {function: accuracy, weight: 2.0, tolerance: 0.01}  a built-in with a weight and options
     "rewards/my_rewards.py:brevity"                     a function in a Python file
     {function: "my_pkg.rewards:score", weight: 0.5}     a function in an importable module
+    "length(cache_len=32)"                              options inline (literal values),
+    "accuracy(tolerance=0.01, weight=2)"                for a config's list of strings
 
 Keys of a mapping: `function` (required), `weight` (default 1.0), `name` (the metric name,
 default: the built-in's or the function's name); every other key is an option, passed to
@@ -17,6 +19,7 @@ the function as a keyword argument. A custom function is called as
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
 import inspect
@@ -138,12 +141,33 @@ def _check_options(fn: Callable, options: dict[str, Any], where: str, label: str
         raise ConfigError(f"{where}: reward '{label}' needs option '{required[0]}'")
 
 
+def _inline(spec: str, where: str) -> dict[str, Any]:
+    """ "name(key=value, ...)" -> {"function": name, key: value, ...}; a plain name as is."""
+    spec = spec.strip()
+    if not spec.endswith(")") or "(" not in spec:
+        return {"function": spec}
+    name, args = spec[:-1].split("(", 1)
+    try:
+        call = ast.parse(f"f({args})", mode="eval").body
+        if not isinstance(call, ast.Call) or call.args:
+            raise ValueError("positional value")
+        options = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+        if None in options:
+            raise ValueError("**")
+    except (SyntaxError, ValueError) as exc:
+        raise ConfigError(
+            f"{where}: cannot read the options of '{spec}' (expected "
+            "name(key=value, ...) with literal values, e.g. length(cache_len=32))"
+        ) from exc
+    return {"function": name.strip(), **options}
+
+
 def _one(
     spec: RewardSpec, index: int, base_dir: Path | None, defaults: Mapping[str, Any]
 ) -> RewardFunction:
     where = _where(index)
     if isinstance(spec, str):
-        spec = {"function": spec}
+        spec = _inline(spec, where)
     if not isinstance(spec, Mapping):
         raise ConfigError(
             f"{where}: got {type(spec).__name__} (expected a reward name, file.py:function, "
