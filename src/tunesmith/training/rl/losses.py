@@ -125,10 +125,11 @@ def policy_loss(
     (1 = completion token); advantages: [B] (or [B, T]). `ref_logps` is needed when
     cfg.beta > 0 (and, given with beta = 0, still reported as `kl`).
     num_tokens (dapo only): the completion-token count the token-level mean divides by,
-    when one rollout batch is split into micro-batches or across ranks (DAPO averages over
-    every token of the batch); default: this micro-batch's `mask.sum()`. grpo / gspo /
-    dr_grpo are means over sequences: a caller that accumulates k micro-batches divides
-    each loss by k, as TRL does.
+    when one rollout batch is split into micro-batches (DAPO averages over every token of
+    the batch); default: this micro-batch's `mask.sum()`. Under DDP, which averages
+    gradients over ranks, pass the count over all ranks divided by the number of ranks
+    (TRL's num_items_in_batch / num_processes). grpo / gspo / dr_grpo are means over
+    sequences: a caller that accumulates k micro-batches divides each loss by k, as TRL.
 
     Stats, named as TRL logs them: `clip_ratio/low_mean` (ratio below 1 - epsilon_low
     where A < 0), `clip_ratio/high_mean` (above 1 + epsilon_high where A > 0),
