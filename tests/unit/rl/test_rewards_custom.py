@@ -235,3 +235,14 @@ def test_unreadable_inline_options(rw, spec):
         f"rewards[0]: cannot read the options of '{spec}' (expected name(key=value, ...) with "
         "literal values, e.g. length(cache_len=32))"
     )
+
+
+def test_a_custom_reward_naming_a_field_the_records_lack(rw):
+    (fn,) = _load(rw, "rw.py:by_difficulty")
+    assert fn.needs == ("difficulty",)
+    with pytest.raises(RewardError) as err:
+        score([fn], PROMPTS, COMPLETIONS, [{"answer": "42"}, {"answer": "7"}])
+    assert str(err.value) == (
+        "reward function 'by_difficulty' (rw.py:by_difficulty) needs 'difficulty', which the "
+        "batch lacks (record fields: answer)"
+    )

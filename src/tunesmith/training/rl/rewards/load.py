@@ -141,6 +141,23 @@ def _check_options(fn: Callable, options: dict[str, Any], where: str, label: str
         raise ConfigError(f"{where}: reward '{label}' needs option '{required[0]}'")
 
 
+def _required_fields(fn: Callable, options: Mapping[str, Any]) -> tuple[str, ...]:
+    """The record fields a custom function names without a default (beyond prompts and
+    completions, or its first two positional parameters)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return ()
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    named = [p for p in params if p.kind in kinds]
+    if not any(p.name == "completions" for p in named):
+        named = named[2:]  # (prompts, completions) by position
+    skip = {"prompts", "completions", *options}
+    return tuple(
+        p.name for p in named if p.default is inspect.Parameter.empty and p.name not in skip
+    )
+
+
 def _inline(spec: str, where: str) -> dict[str, Any]:
     """ "name(key=value, ...)" -> {"function": name, key: value, ...}; a plain name as is."""
     spec = spec.strip()
@@ -185,9 +202,11 @@ def _one(
         for key, value in defaults.get(ref, {}).items():
             options.setdefault(key, value)
     else:
-        fn, source, needs = _custom(ref, where, base_dir), ref, ()
+        fn, source = _custom(ref, where, base_dir), ref
     name = options.pop("name", None) or (ref if ref in BUILTINS else getattr(fn, "__name__", ref))
     _check_options(fn, options, where, ref)
+    if source != "builtin":
+        needs = _required_fields(fn, options)
     if ref == "accuracy":
         _check_math_verify(options.get("math_verify", "auto"), where)
     return RewardFunction(
