@@ -26,7 +26,7 @@ The variants differ in the importance ratio and in how token losses become one n
 
 Each equals TRL's `GRPOTrainer._compute_loss` (trl 1.16: loss_type grpo / dr_grpo / dapo,
 and gspo as loss_type="grpo" with importance_sampling_level="sequence") on the same inputs;
-tests/unit/rl/test_losses_trl.py asserts it to 1e-6, gradients included. Dr. GRPO also drops
+tests/unit/rl/test_rl_losses_trl.py asserts it to 1e-6, gradients included. Dr. GRPO also drops
 the std scaling of advantages (`advantages.group_advantages(..., scale="none")`); DAPO also
 drops groups of equal rewards (`advantages.constant_groups`) and punishes overlong answers
 (`advantages.overlong_penalty`): those live with the advantages, not here.
