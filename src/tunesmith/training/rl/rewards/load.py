@@ -122,7 +122,10 @@ def _custom(ref: str, where: str, base_dir: Path | None) -> Callable:
 
 
 def _check_options(fn: Callable, options: dict[str, Any], where: str, label: str) -> None:
-    params = inspect.signature(fn).parameters
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a callable without a signature: nothing to check
+        return
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     named = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY and n not in INPUTS]
     if fn in BUILTINS.values():
