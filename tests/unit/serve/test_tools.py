@@ -168,7 +168,11 @@ def test_none_leaves_tools_out(client, server) -> None:
             "tools.0.function.name",
             "'tools.0.function.name': String should match pattern '^[A-Za-z0-9_.-]{1,64}$'",
         ),
-        ({"tools": []}, "tools", "'tools': List should have at least 1 item"),
+        (
+            {"tools": []},
+            "tools",
+            "'tools': List should have at least 1 item after validation, not 0",
+        ),
         (
             {"tools": TOOLS, "tool_choice": "always"},
             "tool_choice",
