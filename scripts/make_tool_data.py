@@ -36,7 +36,36 @@ TOOLS = [
         },
     },
 ]
-CITIES = ["Oslo", "Rome", "Paris", "Berlin", "Madrid", "Lisbon", "Vienna", "Prague", "Warsaw", "Dublin", "Athens", "Cairo", "Lima", "Quito", "Tokyo", "Seoul", "Delhi", "Dhaka", "Hanoi", "Manila", "Sydney", "Perth", "Denver", "Boston", "Austin", "Miami", "Toronto", "Bogota"]
+CITIES = [
+    "Oslo",
+    "Rome",
+    "Paris",
+    "Berlin",
+    "Madrid",
+    "Lisbon",
+    "Vienna",
+    "Prague",
+    "Warsaw",
+    "Dublin",
+    "Athens",
+    "Cairo",
+    "Lima",
+    "Quito",
+    "Tokyo",
+    "Seoul",
+    "Delhi",
+    "Dhaka",
+    "Hanoi",
+    "Manila",
+    "Sydney",
+    "Perth",
+    "Denver",
+    "Boston",
+    "Austin",
+    "Miami",
+    "Toronto",
+    "Bogota",
+]
 HELD_OUT = ["Zurich", "Riga", "Tunis", "Nairobi", "Havana", "Osaka", "Kyiv", "Sofia"]
 SMALL_TALK = [
     ("Say hello.", "Hello!"),

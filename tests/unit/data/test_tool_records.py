@@ -129,3 +129,14 @@ def test_bad_tool_records_name_file_line_and_field(tmp_path, record, message) ->
     with pytest.raises(DataError) as e:
         _load(tmp_path, OPENAI, record)
     assert str(e.value) == f"{tmp_path / 'tools.jsonl'}:2: {message}"
+
+
+def test_curation_keeps_tool_calls_through_spill_and_output(tmp_path) -> None:
+    from tunesmith.data.curate.items import Item, from_spill, to_output, to_spill
+
+    conv = _load(tmp_path, SHAREGPT).conversations[0]
+    back = from_spill(to_spill(Item(conv, 0, {}, "x", "train"))).conv
+    assert (back.messages, back.tools) == (conv.messages, conv.tools)
+    written = to_output(Item(back, 0, {"tools": TOOLS}, "x", "train"))
+    again = _load(tmp_path, {k: v for k, v in written.items() if k != "tunesmith"})
+    assert again.conversations[0].messages == conv.messages
