@@ -25,8 +25,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Protocol
 
-from tunesmith.data.types import ToolCall
+
+class ToolCall(Protocol):
+    """What rendering needs of a call (`data.types.ToolCall` is one)."""
+
+    name: str
+    arguments: str
 
 TOOL_CALLS_BEGIN = "<｜tool▁calls▁begin｜>"
 TOOL_CALLS_END = "<｜tool▁calls▁end｜>"
