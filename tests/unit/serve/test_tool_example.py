@@ -1,4 +1,4 @@
-"""The tool-calling example of docs/serve.md, shortened: configs/tiny-deepseek-v3-base/tools.yaml
+"""The tool-calling example of docs/serve.md, shortened: configs/tiny-deepseek-v3-base/full-tools.yaml
 trains 3 steps on examples/data/tools, then the run is served and asked with tools through the
 openai client. (Three steps teach little: the answer's shape is checked, not its call.)"""
 
@@ -13,7 +13,7 @@ from serve_helpers import live_server
 from tunesmith.api import train
 
 ROOT = Path(__file__).resolve().parents[3]
-CONFIG = "configs/tiny-deepseek-v3-base/tools.yaml"
+CONFIG = "configs/tiny-deepseek-v3-base/full-tools.yaml"
 
 
 def test_tool_example_trains_and_serves(tmp_path, monkeypatch) -> None:
