@@ -34,6 +34,7 @@ class ToolCall(Protocol):
     name: str
     arguments: str
 
+
 TOOL_CALLS_BEGIN = "<｜tool▁calls▁begin｜>"
 TOOL_CALLS_END = "<｜tool▁calls▁end｜>"
 TOOL_CALL_BEGIN = "<｜tool▁call▁begin｜>"
