@@ -103,7 +103,6 @@ def run_harness(s: EvalHarnessSettings) -> tuple[EvalResult, dict[str, Path]]:
     names = task_names(s)
     go_offline()
     manager = _task_manager(s, names)  # unknown tasks fail before the model loads
-    from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
     from tunesmith.evaluation.load import default_output, load_for_eval
@@ -117,20 +116,13 @@ def run_harness(s: EvalHarnessSettings) -> tuple[EvalResult, dict[str, Path]]:
         max_length=s.max_length or None,
         max_gen_toks=s.max_gen_toks,
     )
-    out = simple_evaluate(
-        model=lm,
-        tasks=names,
-        num_fewshot=s.num_fewshot,
-        limit=s.limit or None,
-        log_samples=s.log_samples,
-        apply_chat_template=s.apply_chat_template,
-        fewshot_as_multiturn=s.fewshot_as_multiturn,
-        task_manager=manager,
-        random_seed=s.seed,
-        numpy_random_seed=s.seed,
-        torch_random_seed=s.seed,
-        fewshot_random_seed=s.seed,
-    )
+    try:
+        out = _evaluate(lm, names, manager, s)
+    except ConnectionError as e:  # datasets / hub in offline mode: the task's data is remote
+        raise ConfigError(
+            f"--tasks: {e}; tunesmith runs lm-eval offline, so a task's data must be local "
+            "(a task YAML with dataset_path: json and data_files, under --include-path)"
+        ) from None
     metrics, stderr = harness_metrics(out["results"])
     counts = {f"{t}/samples": int(n["effective"]) for t, n in out.get("n-samples", {}).items()}
     info = {
@@ -147,6 +139,25 @@ def run_harness(s: EvalHarnessSettings) -> tuple[EvalResult, dict[str, Path]]:
     result = EvalResult(metrics, counts, None, [], info)
     target = Path(s.output) if s.output is not None else default_output(s.model, s.adapter)
     return result, write_harness(result, out, target)
+
+
+def _evaluate(lm: Any, names: list[str], manager: Any, s: EvalHarnessSettings) -> dict[str, Any]:
+    from lm_eval import simple_evaluate
+
+    return simple_evaluate(
+        model=lm,
+        tasks=names,
+        num_fewshot=s.num_fewshot,
+        limit=s.limit or None,
+        log_samples=s.log_samples,
+        apply_chat_template=s.apply_chat_template,
+        fewshot_as_multiturn=s.fewshot_as_multiturn,
+        task_manager=manager,
+        random_seed=s.seed,
+        numpy_random_seed=s.seed,
+        torch_random_seed=s.seed,
+        fewshot_random_seed=s.seed,
+    )
 
 
 def _version() -> str:
