@@ -198,7 +198,7 @@ def test_bad_input_fails_before_the_model_loads(tmp_path, monkeypatch, capsys):
     assert main(["eval", "harness", "--model", MODEL]) == 2
     assert "error: --tasks: required (or `tasks:` in CONFIG)" in capsys.readouterr().err
     assert main(["eval", "harness", "--model", MODEL, "--tasks", "x", "--limit", "-1"]) == 2
-    assert "error: --limit: -1 is below the minimum 0" in capsys.readouterr().err
+    assert "error: --limit: must be >= 0, got -1" in capsys.readouterr().err
     (tmp_path / "h.yaml").write_text(f"model: {MODEL}\ntask: [tiny_mc]\n")
     assert main(["eval", "harness", str(tmp_path / "h.yaml")]) == 2
     assert "did you mean 'tasks'" in capsys.readouterr().err

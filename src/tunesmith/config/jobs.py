@@ -45,7 +45,9 @@ class EvalHarnessSettings:
         False, "with apply_chat_template: few-shot examples as chat turns"
     )
     seed: int = opt(1234, "seed for few-shot sampling and generation (lm-eval's default)")
-    log_samples: bool = opt(True, "write every prompt, response and score to harness_samples")
+    skip_samples: bool = opt(
+        False, "do not write harness_samples.jsonl (every prompt, response and score)"
+    )
     dtype: str = opt("float32", "weight dtype", choices=DTYPES)
     output: str | None = opt(
         None,

@@ -141,7 +141,9 @@ def _replica(s: K8sTrainSettings, job: TrainJob, replicas: int) -> dict:
         ],
     }
     if s.gpus_per_node:
-        pod["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+        pod["tolerations"] = [
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+        ]
     return {
         "replicas": replicas,
         "restartPolicy": "OnFailure",

@@ -149,7 +149,7 @@ def _evaluate(lm: Any, names: list[str], manager: Any, s: EvalHarnessSettings) -
         tasks=names,
         num_fewshot=s.num_fewshot,
         limit=s.limit or None,
-        log_samples=s.log_samples,
+        log_samples=not s.skip_samples,
         apply_chat_template=s.apply_chat_template,
         fewshot_as_multiturn=s.fewshot_as_multiturn,
         task_manager=manager,
@@ -185,4 +185,3 @@ def write_harness(result: EvalResult, out: dict[str, Any], target: Path) -> dict
                 for row in rows:
                     f.write(json.dumps({"task": task, **row}, default=str) + "\n")
     return paths
-
