@@ -182,7 +182,7 @@ def test_remote_task_data_is_refused_offline(tmp_path, no_network, capsys):
     )
     argv = ["eval", "harness", "--model", MODEL, "--tasks", "remote_mc"]
     code = main([*argv, "--include-path", str(tmp_path), "--output", str(tmp_path / "o")])
-    err = capsys.readouterr().err
+    err = capsys.readouterr().err.splitlines()[-1]
     assert code == 2
     assert err.startswith("error: --tasks: Couldn't reach 'someorg/remote-data' on the Hub")
     assert "tunesmith runs lm-eval offline, so a task's data must be local" in err

@@ -17,6 +17,7 @@ Results land in the eval directory `eval run` uses (RUN/eval by default): `harne
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -109,13 +110,19 @@ def run_harness(s: EvalHarnessSettings) -> tuple[EvalResult, dict[str, Path]]:
 
     model, tok = load_for_eval(s.model, s.adapter, s.dtype)
     model.eval()
-    lm = HFLM(
-        pretrained=model,
-        tokenizer=tok,
-        batch_size=s.batch_size,
-        max_length=s.max_length or None,
-        max_gen_toks=s.max_gen_toks,
-    )
+    hf_log = logging.getLogger("lm_eval.models.huggingface")
+    level = hf_log.level
+    hf_log.setLevel(logging.ERROR)  # "pretrained is not a str": a loaded model, as intended
+    try:
+        lm = HFLM(
+            pretrained=model,
+            tokenizer=tok,
+            batch_size=s.batch_size,
+            max_length=s.max_length or None,
+            max_gen_toks=s.max_gen_toks,
+        )
+    finally:
+        hf_log.setLevel(level)
     try:
         out = _evaluate(lm, names, manager, s)
     except ConnectionError as e:  # datasets / hub in offline mode: the task's data is remote

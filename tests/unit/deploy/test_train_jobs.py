@@ -104,6 +104,20 @@ def test_replicas_rendezvous_resume_and_shared_run_dir(tmp_path):
     )
 
 
+def test_deploy_k8s_with_train_is_the_training_job():
+    from tunesmith.cli.main import _parse, build_parser
+
+    parser = build_parser()
+    for argv in (
+        ["deploy", "k8s", "--train", "c.yaml", "--nodes", "2"],
+        ["--log-level", "debug", "deploy", "k8s", "--nodes", "2", "--train=c.yaml"],
+    ):
+        args = _parse(parser, argv)
+        assert args.command == "deploy k8s-train" and args.setting__train == "c.yaml"
+    args = _parse(parser, ["deploy", "k8s", "--model-uri", "pvc://m", "--output", "o"])
+    assert args.command == "deploy k8s"
+
+
 def test_deploy_k8s_train_cli_writes_the_directory(tmp_path, capsys):
     out = tmp_path / "job"
     argv = ["deploy", "k8s", "--train", TRAIN, "--nodes", "2", "--gpus-per-node", "4"]
