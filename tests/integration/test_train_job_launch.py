@@ -59,9 +59,12 @@ def test_the_job_command_trains_and_resumes(chat_files, tmp_path):
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(cfg))
     run = tmp_path / "run"
     assert _launch(_command(tmp_path, 3)).strip().endswith(str(run))
-    assert (run / "checkpoints" / "step-2").is_dir()
-    # the job restarted with more steps: train.resume=auto continues from step 2 (the last
-    # checkpoint); metrics after it are replaced, nothing is trained twice from scratch
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "step-000002",
+        "step-000003",
+    ]
+    # the job restarted with more steps: train.resume=auto continues from step 3 (the last
+    # checkpoint) instead of training from scratch or refusing the non-empty run dir
     _launch(_command(tmp_path, 4))
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").open()]
     assert steps == [1, 2, 3, 4]

@@ -30,13 +30,16 @@ class EvalHarnessSettings:
     num_fewshot: int | None = opt(
         None, "few-shot examples per prompt (default: each task's own)", min=0, metavar="N"
     )
-    limit: int = opt(0, "evaluate the first N documents of each task; 0 = all", min=0)
+    limit: int = opt(0, "evaluate the first N documents of each task; 0 = all", min=0, metavar="N")
     batch_size: int = opt(8, "requests per forward pass", min=1, metavar="N")
     max_length: int = opt(
         0, "context tokens at most (0: the model's max_position_embeddings)", min=0, metavar="N"
     )
     max_gen_toks: int = opt(
-        256, "generate_until tasks: new tokens at most (unless the task sets it)", min=1
+        256,
+        "generate_until tasks: new tokens at most (unless the task sets it)",
+        min=1,
+        metavar="N",
     )
     apply_chat_template: bool = opt(
         False, "render prompts with the tokenizer's chat template (instruction-tuned runs)"
@@ -68,13 +71,16 @@ class TrainJobSettings:
     )
     nodes: int = opt(1, "machines (one torchrun agent each)", min=1, metavar="N")
     gpus_per_node: int = opt(
-        1, "GPUs per machine = training processes per machine (0: one CPU process)", min=0
+        1,
+        "GPUs per machine = training processes per machine (0: one CPU process)",
+        min=0,
+        metavar="G",
     )
     output: str = opt("", "directory to write", required=True, metavar="DIR")
     overwrite: bool = opt(False, "replace --output if it exists and is not empty")
     port: int = opt(29500, "rendezvous port on the first node", min=1, max=65535)
     max_restarts: int = opt(
-        3, "torchrun: restarts of the whole worker group after a failure", min=0
+        3, "torchrun: restarts of the whole worker group after a failure", min=0, metavar="N"
     )
 
 
@@ -98,7 +104,7 @@ class K8sTrainSettings(TrainJobSettings):
     cpu: str = opt("8", "CPU request per pod, e.g. 8 or 500m")
     memory: str = opt("64Gi", "memory request and limit per pod")
     shm: str = opt("16Gi", "size of /dev/shm (NCCL and data loading use it)")
-    backoff_limit: int = opt(3, "pod failures before the job fails (runPolicy)", min=0)
+    backoff_limit: int = opt(3, "pod failures before the job fails (runPolicy)", min=0, metavar="N")
 
 
 @dataclass
@@ -107,7 +113,7 @@ class SlurmTrainSettings(TrainJobSettings):
     partition: str | None = opt(None, "#SBATCH --partition")
     account: str | None = opt(None, "#SBATCH --account")
     time: str = opt("24:00:00", "#SBATCH --time (walltime)")
-    cpus_per_node: int = opt(8, "#SBATCH --cpus-per-task (one task per node)", min=1)
+    cpus_per_node: int = opt(8, "#SBATCH --cpus-per-task (one task per node)", min=1, metavar="N")
     mem: str | None = opt(None, "#SBATCH --mem per node, e.g. 200G (default: the cluster's)")
     workdir: str | None = opt(
         None,
