@@ -219,7 +219,7 @@ def test_sbatch_script_content(tmp_path):
     assert 'MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)\n' in body
     assert "export OMP_NUM_THREADS=8 " in body  # 64 CPUs / 8 processes
     assert body.rstrip().endswith(
-        "srun --ntasks-per-node=1 --kill-on-bad-exit=1 torchrun \\\n"
+        "srun --ntasks-per-node=1 --cpus-per-task=64 --kill-on-bad-exit=1 torchrun \\\n"
         "  --nnodes=4 \\\n  --nproc-per-node=8 \\\n  --rdzv-backend=c10d \\\n"
         '  --rdzv-endpoint="$MASTER_ADDR:$MASTER_PORT" \\\n  --rdzv-id="$SLURM_JOB_ID" \\\n'
         "  --max-restarts=3 \\\n  -m \\\n  tunesmith.cli.main \\\n  train \\\n"
