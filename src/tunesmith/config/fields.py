@@ -182,10 +182,9 @@ def _check_meta(value: Any, meta: Mapping[str, Any], key: str, where: str) -> No
     if value is None:
         return
     choices = meta.get("choices")
-    for item in value if isinstance(value, list) else [value]:  # a list: each item
-        if choices is not None and item not in choices:
-            allowed = ", ".join(str(c) for c in choices)
-            raise ConfigError(f"{key}: {item!r} is not one of {allowed}{where}")
+    if choices is not None and value not in choices:
+        allowed = ", ".join(str(c) for c in choices)
+        raise ConfigError(f"{key}: {value!r} is not one of {allowed}{where}")
     for name, op, ok in (
         ("gt", ">", lambda v, b: v > b),
         ("min", ">=", lambda v, b: v >= b),

@@ -200,10 +200,8 @@ TRACKER_CLASSES: dict[str, Callable[..., Tracker]] = {
 
 def check_trackers(names: list[str]) -> None:
     """Fail before training when a tracker's library is not installed."""
-    import importlib.util
-
     for name in names:
-        if name != "tensorboard" and importlib.util.find_spec(name) is None:
+        if name != "tensorboard":
             _require(name, name)
 
 
