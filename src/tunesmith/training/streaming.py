@@ -132,7 +132,7 @@ class StreamingBatches:
                 raise RecordError(record, invalid) from None
             stats.records += 1
             stats.rejected += 1
-            if self.rejects is not None:
+            if self.rejects is not None and self.epoch == 0:  # once, not on every pass
                 with self.rejects.open("a", encoding="utf-8") as out:
                     write_reject(out, record, invalid)
             return None
