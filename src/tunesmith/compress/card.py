@@ -62,6 +62,9 @@ def export_card(kind: str, report: dict, source: Path, out: Path) -> ModelCard:
     """The card of export `kind` from `source` (the adapter dir for merge) into `out`."""
     src_meta, carried = provenance(source)
     base = str(report["base"]) if kind == "merge" else str(source)
+    own_base = {str(source.parent / "base"), str((source.parent / "base").resolve())}
+    if kind == "merge" and src_meta.get("base_model") and base in own_base:
+        base = str(src_meta["base_model"])  # the preset the run's base/ was written from
     relation = {"merge": "finetune", "prune": "finetune"}.get(kind, "quantized")
     tags = ["tunesmith", {"merge": "merged-lora"}.get(kind, kind)]
     tags += [t for t in src_meta.get("tags") or [] if t not in ("tunesmith", "peft")]
