@@ -18,8 +18,8 @@ from tunesmith.errors import ConfigError
 from tunesmith.training.trackers import check_trackers, report_to
 
 
-def _run(chat_files, out: Path, report: list[str], steps: int = 3) -> Path:
-    cfg = tiny_config("tiny-qwen2", "lora", chat_files["train"], out, max_steps=steps)
+def _run(chat_files, out: Path, report: list[str], steps: int = 3, **train_kw) -> Path:
+    cfg = tiny_config("tiny-qwen2", "lora", chat_files["train"], out, max_steps=steps, **train_kw)
     cfg["output"]["report_to"] = report
     cfg["output"]["project"] = "tunesmith-test"
     return train(cfg)
@@ -74,6 +74,25 @@ def test_mlflow_file_store_gets_the_metrics_and_config(chat_files, tmp_path, mon
     assert info.data.params["method.lora.r"] == "8"
     assert client.get_experiment(info.info.experiment_id).name == "tunesmith-test"
     assert not (run / "tensorboard").exists()  # report_to replaced the default
+
+
+def test_resumed_run_continues_the_mlflow_run(chat_files, tmp_path, monkeypatch) -> None:
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    store = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    out = tmp_path / "run"
+    _run(chat_files, out, ["mlflow"], steps=2, save_every=2, resume="auto")
+    first = json.loads((out / "trackers.json").read_text())["mlflow"]
+    run = _run(chat_files, out, ["mlflow"], steps=4, save_every=2, resume="auto")
+    assert json.loads((run / "trackers.json").read_text())["mlflow"] == first
+    client = MlflowClient(tracking_uri=store)
+    got = {m.step: m.value for m in client.get_metric_history(first, "loss")}
+    assert got == pytest.approx(_jsonl_losses(run), abs=1e-9)
+    assert sorted(got) == [1, 2, 3, 4]
+    assert len(client.search_runs([client.get_run(first).info.experiment_id])) == 1
 
 
 def _wandb_records(path: Path) -> list[bytes]:
