@@ -73,8 +73,13 @@ def check_guide(guide: Guide) -> str:
     """The llguidance grammar of `guide`; InvalidRequestError (param = `guide.param`) when the
     schema, regex, choice list or grammar is invalid or llguidance is missing."""
     matcher = _llguidance(guide.param).LLMatcher
-    grammar = _grammar(matcher, guide)
-    error = matcher.validate_grammar(grammar)
+    try:
+        grammar = _grammar(matcher, guide)
+        error = matcher.validate_grammar(grammar)
+    except InvalidRequestError:
+        raise
+    except Exception as e:  # llguidance refuses input it cannot even parse with an exception
+        error = f"{type(e).__name__}: {e}"
     if error:
         raise InvalidRequestError(
             f"invalid {_WHAT[guide.kind]} in '{guide.param}': {error.strip()}",

@@ -2,9 +2,10 @@
 
 Unknown fields are ignored (clients send fields of newer API versions); known fields of the
 wrong type or out of range (NaN and infinities included) are a 400 with the field named. OpenAI fields that would change
-the output but are not implemented (`suffix`, `best_of` > `n`, `tools`, `functions`, a
-`response_format` other than text, streamed `echo` with `logprobs`) are a 400 naming the
-field (`serve.generation.sampling_params`), never silently ignored.
+the output but are not implemented (`suffix`, `best_of` > `n`, `tools`, `functions`,
+streamed `echo` with `logprobs`) are a 400 naming the field
+(`serve.generation.sampling_params`), never silently ignored. Structured output
+(`response_format`, vLLM's `guided_*`) becomes a `Guide` in `serve.structured`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,23 @@ class ChatMessage(_Request):
         return self.content or ""
 
 
+class JsonSchemaFormat(_Request):
+    """OpenAI's `response_format.json_schema`: the schema the output must validate against."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    description: str | None = None
+    schema_: dict[str, Any] | bool | None = Field(None, alias="schema")
+    """None: any JSON object (as type json_object)"""
+    strict: bool | None = None
+    """accepted; the schema is always enforced"""
+
+
+class ResponseFormat(_Request):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+
 class SamplingFields(_Request):
     """Fields shared by chat and completions requests."""
 
@@ -68,6 +86,12 @@ class SamplingFields(_Request):
     repetition_penalty: float = Field(1.0, gt=0.0)
     stop_token_ids: list[int] = Field(default_factory=list)
     ignore_eos: bool = False
+    # structured output (OpenAI's response_format; vLLM's guided_* extensions): one at most
+    response_format: ResponseFormat | None = None
+    guided_json: dict[str, Any] | str | None = None
+    guided_regex: str | None = None
+    guided_choice: list[str] | None = None
+    guided_grammar: str | None = None
 
     def unsupported(self) -> tuple[str, str] | None:
         """(field, message) of the first field asking for what tunesmith does not do."""
@@ -89,18 +113,12 @@ class ChatCompletionRequest(SamplingFields):
     # accepted so that their use is answered with a clear 400, never silently ignored
     tools: list[Any] | None = None
     functions: list[Any] | None = None
-    response_format: dict[str, Any] | None = None
 
     def unsupported(self) -> tuple[str, str] | None:
-        kind = (self.response_format or {}).get("type", "text")
         if self.tools:
             return "tools", "'tools' (function calling) is not supported"
         if self.functions:
             return "functions", "'functions' is not supported"
-        if kind != "text":
-            return "response_format", (
-                f"'response_format' of type {kind!r} is not supported (only 'text')"
-            )
         return None
 
 
