@@ -159,6 +159,12 @@ def test_guided_regex_and_choice(client) -> None:
     )
     assert all(c.message.content in options for c in r.choices)
     assert all(c.finish_reason == "stop" for c in r.choices)
+    grammar = 'start: ("ab" | "c") "-" DIGIT\n%import common.DIGIT'
+    r = client.chat.completions.create(
+        model=MODEL, messages=CHAT, n=4, seed=4, extra_body={"guided_grammar": grammar}
+    )
+    for c in r.choices:
+        assert re.fullmatch(r"(ab|c)-[0-9]", c.message.content) and c.finish_reason == "stop"
 
 
 def test_completions_take_guided_json_and_response_format(client) -> None:
