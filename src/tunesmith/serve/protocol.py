@@ -67,6 +67,17 @@ class ResponseFormat(_Request):
     json_schema: JsonSchemaFormat | None = None
 
 
+class StructuredOutputs(_Request):
+    """vLLM's newer `structured_outputs` field (the same as its `guided_*`): one of these."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    json_: dict[str, Any] | str | None = Field(None, alias="json")
+    regex: str | None = None
+    choice: list[str] | None = None
+    grammar: str | None = None
+    json_object: bool | None = None
+
+
 class SamplingFields(_Request):
     """Fields shared by chat and completions requests."""
 
@@ -92,6 +103,7 @@ class SamplingFields(_Request):
     guided_regex: str | None = None
     guided_choice: list[str] | None = None
     guided_grammar: str | None = None
+    structured_outputs: StructuredOutputs | None = None
 
     def unsupported(self) -> tuple[str, str] | None:
         """(field, message) of the first field asking for what tunesmith does not do."""

@@ -165,6 +165,9 @@ def test_guided_regex_and_choice(client) -> None:
     )
     for c in r.choices:
         assert re.fullmatch(r"(ab|c)-[0-9]", c.message.content) and c.finish_reason == "stop"
+    newer = {"structured_outputs": {"choice": options}}  # vLLM's newer name
+    r = client.chat.completions.create(model=MODEL, messages=CHAT, n=3, seed=2, extra_body=newer)
+    assert all(c.message.content in options for c in r.choices)
 
 
 def test_completions_take_guided_json_and_response_format(client) -> None:
@@ -178,14 +181,14 @@ def test_completions_take_guided_json_and_response_format(client) -> None:
     )
     for c in r.choices:
         jsonschema.validate(json.loads(c.text), NESTED)
-    r = client.completions.create(
-        model=MODEL,
-        prompt="JSON:",
-        max_tokens=60,
-        seed=5,
-        extra_body={"response_format": _json_schema("a", ARRAY)},
-    )
-    jsonschema.validate(json.loads(r.choices[0].text), ARRAY)
+    for extra in (
+        {"response_format": _json_schema("a", ARRAY)},
+        {"structured_outputs": {"json": ARRAY}},
+    ):
+        r = client.completions.create(
+            model=MODEL, prompt="JSON:", max_tokens=60, seed=5, extra_body=extra
+        )
+        jsonschema.validate(json.loads(r.choices[0].text), ARRAY)
 
 
 @pytest.mark.parametrize(
@@ -217,6 +220,16 @@ def test_completions_take_guided_json_and_response_format(client) -> None:
             {"response_format": {"type": "json_object"}, "guided_regex": "a"},
             "guided_regex",
             "at most one of 'response_format'",
+        ),
+        (
+            {"structured_outputs": {"choice": []}},
+            "structured_outputs.choice",
+            "must be a non-empty list of non-empty",
+        ),
+        (
+            {"structured_outputs": {"regex": "a", "json_object": True}},
+            "structured_outputs.json_object",
+            "at most one of",
         ),
         (
             {"response_format": {"type": "json_schema", "json_schema": {"name": "a b"}}},
