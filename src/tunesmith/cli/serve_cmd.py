@@ -166,6 +166,7 @@ def _load(
     if args.threads:
         torch.set_num_threads(args.threads)
     from tunesmith.inference import Engine
+    from tunesmith.inference.grammar import GrammarCompiler
     from tunesmith.serve.loading import load_served
 
     model, tok, names = load_served(args.model, args.adapter, args.served_model_name)
@@ -179,6 +180,7 @@ def _load(
         seed=getattr(args, "seed", None) or 0,
         compile_buckets=getattr(args, "compile_buckets", None) or (),
         prefix_caching=getattr(args, "prefix_caching", False),
+        grammar=GrammarCompiler.from_tokenizer(tok, model.config.vocab_size),
     )
     if engine.startup_compile_s:
         print(f"engine: compiled in {engine.startup_compile_s:.1f} s", file=sys.stderr)

@@ -12,6 +12,7 @@ runs its active adapter, a named one that adapter, and `BASE` the base weights.
 from __future__ import annotations
 
 from tunesmith.inference.engine import Engine
+from tunesmith.inference.guide import Guide
 from tunesmith.inference.params import InvalidRequestError, SamplingParams
 from tunesmith.inference.request import Logprob, RequestMetrics, RequestOutput
 from tunesmith.inference.runner import BASE
@@ -19,6 +20,7 @@ from tunesmith.inference.runner import BASE
 __all__ = [
     "BASE",
     "Engine",
+    "Guide",
     "InvalidRequestError",
     "Logprob",
     "RequestMetrics",

@@ -58,6 +58,10 @@ class RequestLimits:
                 param="logit_bias",
             )
         self.resolve_adapter(adapter)
+        if params.guide is not None:
+            from tunesmith.inference.grammar import check_guide
+
+            check_guide(params.guide)
         wanted = params.max_tokens if params.max_tokens is not None else 0
         if n + wanted > self.max_model_len or n >= self.max_model_len and params.max_tokens != 0:
             raise InvalidRequestError(

@@ -207,9 +207,11 @@ def build_engine(
     import torch
 
     from tunesmith.inference.engine import Engine
+    from tunesmith.inference.grammar import GrammarCompiler
     from tunesmith.serve.loading import load_served
 
     if threads:
         torch.set_num_threads(threads)
-    hf, _, _ = load_served(model, adapters, served_model_name)
-    return Engine(hf, **engine_kwargs)
+    hf, tok, _ = load_served(model, adapters, served_model_name)
+    grammar = GrammarCompiler.from_tokenizer(tok, hf.config.vocab_size)
+    return Engine(hf, grammar=grammar, **engine_kwargs)

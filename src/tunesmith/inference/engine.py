@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import torch
 
 from tunesmith.inference.checks import RequestLimits
+from tunesmith.inference.grammar import EXTRA, Constraint, GrammarCompiler
 from tunesmith.inference.kv_cache import SlotKVCache
 from tunesmith.inference.models import (
     NativeCausalLM,
@@ -62,6 +63,8 @@ class Engine:
     prefix_caching: keep the keys/values of prompt blocks (`prefix_block_size` tokens) after
     their request and load them for later prompts with the same prefix
     (`inference.prefix_cache`), up to `prefix_cache_blocks` blocks, LRU.
+    grammar: builds the per-request constraint of a request with `params.guide` (structured
+    output, `inference.grammar`); None: such requests are refused with InvalidRequestError.
 
     Which weights a request runs (its `adapter`):
 
@@ -86,6 +89,7 @@ class Engine:
         prefix_caching: bool = False,
         prefix_block_size: int = 16,
         prefix_cache_blocks: int = 4096,
+        grammar: GrammarCompiler | None = None,
     ):
         model.eval()
         config = model.config
@@ -118,6 +122,7 @@ class Engine:
         self.limits = RequestLimits(
             self.vocab_size, self.max_model_len, self.runner.adapters, self.runner.default_adapter
         )
+        self.grammar = grammar
         self.requests: dict[str, Request] = {}
         self._ended: list[Request] = []  # finished outside a step (abort), reported next step
         self._rng = random.Random(seed)
@@ -163,6 +168,7 @@ class Engine:
             generator = torch.Generator(device="cpu")
             seed = params.seed if params.seed is not None else self._seed()
             generator.manual_seed(seed % 2**64)  # torch takes [0, 2**64); any int is welcome
+        constraint = self._constraint(params)
         req = Request(
             request_id,
             list(prompt_token_ids),
@@ -170,6 +176,7 @@ class Engine:
             max_tokens,
             adapter=self.resolve_adapter(adapter),
             generator=generator,
+            constraint=constraint,
         )
         if params.prompt_logprobs is not None:
             req.prompt_logprobs.append(None)  # the first prompt token has no context
@@ -276,8 +283,29 @@ class Engine:
         req.output_token_ids.append(token)
         if lp is not None:
             req.logprobs.append(lp)
-        if len(req.output_token_ids) >= req.max_tokens:
+        c = req.constraint
+        if c is not None and not c.accept(token):  # the mask allowed it: only a bug gets here
+            req.error = InvalidRequestError(
+                f"token {token} broke the '{c.param}' constraint: {c.error}", param=c.param
+            )
+            self._end(req, "error")
+        elif c is not None and c.is_finished:  # the output is complete: nothing may follow
+            self._end(req, "stop")
+        elif len(req.output_token_ids) >= req.max_tokens:
             self._end(req, "length")
+
+    def _constraint(self, params: SamplingParams) -> Constraint | None:
+        if params.guide is None:
+            return None
+        if self.grammar is None:
+            raise InvalidRequestError(
+                f"this engine was built without a grammar compiler, so '{params.guide.param}' "
+                f"(structured output) cannot run; build it with Engine(..., grammar="
+                f"GrammarCompiler.from_tokenizer(tokenizer, vocab_size)) ({EXTRA})",
+                param=params.guide.param,
+                code="unsupported_parameter",
+            )
+        return self.grammar.constraint(params.guide)
 
     def _score_prompt(self, req: Request, logits: torch.Tensor, first: int) -> None:
         targets = req.prompt_token_ids[first : first + logits.shape[0]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tunesmith.errors import TunesmithError
+from tunesmith.inference.guide import Guide
 
 MAX_LOGPROBS = 20
 GREEDY_BELOW = 1e-5
@@ -55,6 +56,10 @@ class SamplingParams:
     logit_bias: dict[int, float] = field(default_factory=dict)
     """token id -> value in [-100, 100] added to its logit before penalties and sampling
     (OpenAI's logit_bias; -100 bans a token, 100 all but forces it)"""
+    guide: Guide | None = None
+    """structured output: the output must match this JSON schema / regex / choice / grammar
+    (`inference.grammar` masks the row before penalties and sampling; the engine stops the
+    request with "stop" once the output is complete)"""
 
     def __post_init__(self) -> None:
         n = self.max_tokens
@@ -97,8 +102,8 @@ class SamplingParams:
 
     @property
     def adjusts_logits(self) -> bool:
-        """Penalties or a logit bias change the logits before a token is picked."""
-        return self.penalized or bool(self.logit_bias)
+        """Penalties, a logit bias or a guide change the logits before a token is picked."""
+        return self.penalized or bool(self.logit_bias) or self.guide is not None
 
     @property
     def penalized(self) -> bool:

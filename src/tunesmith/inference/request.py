@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 
 from tunesmith.inference.params import InvalidRequestError, SamplingParams
+
+if TYPE_CHECKING:
+    from tunesmith.inference.grammar import Constraint
 
 FinishReason = Literal["stop", "length", "abort", "error"]
 
@@ -71,6 +74,8 @@ class Request:
     """resolved: params.max_tokens, capped by the context length"""
     adapter: str | None = None
     generator: torch.Generator | None = None
+    constraint: Constraint | None = None
+    """the grammar state of a request with `params.guide` (advanced by each sampled token)"""
     output_token_ids: list[int] = field(default_factory=list)
     logprobs: list[Logprob] = field(default_factory=list)
     prompt_logprobs: list[Logprob | None] = field(default_factory=list)

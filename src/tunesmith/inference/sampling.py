@@ -1,6 +1,8 @@
 """Next-token selection: penalties, greedy or temperature / top-k / top-p sampling, logprobs.
 
-Each row is processed on its own, with its request's parameters and `torch.Generator`, so a
+A request with a grammar (`Request.constraint`) has its row masked to the tokens its grammar
+allows, before anything else; rows without one do no grammar work. Each row is processed on
+its own, with its request's parameters and `torch.Generator`, so a
 token never depends on the other rows of the batch (greedy rows share one argmax). A row whose
 parameters make its distribution non-finite (a repetition penalty of 1e-300 turns positive
 logits into inf) fails alone: its entry is an `InvalidRequestError` naming the parameters, the
@@ -41,6 +43,8 @@ def sample(logits: torch.Tensor, requests: list[Request]) -> list[Sampled]:
 
 def _pick(row: torch.Tensor, req: Request) -> int:
     p = req.params
+    if req.constraint is not None:  # first: penalties and temperature see allowed tokens only
+        row = row.masked_fill(~req.constraint.allowed_token_mask(), float("-inf"))
     if p.logit_bias:
         row = apply_logit_bias(row, p.logit_bias)
     if p.penalized:

@@ -65,7 +65,8 @@ async def chat_completion(state: ServerState, req: ChatCompletionRequest, raw: R
         )
         for i in range(req.n)
     ]
-    reasoning_open = opens_reasoning(prompt)
+    # a constrained output is all answer: it is never split off as reasoning
+    reasoning_open = opens_reasoning(prompt) and params.guide is None
     state.admission.admit(req.n)
     if req.stream:
         include_usage = req.stream_options is not None and req.stream_options.include_usage

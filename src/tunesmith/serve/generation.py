@@ -19,6 +19,7 @@ from tunesmith.inference.params import SamplingParams
 from tunesmith.inference.request import Logprob, RequestOutput
 from tunesmith.serve.errors import APIError
 from tunesmith.serve.protocol import SamplingFields, Usage
+from tunesmith.serve.structured import guide_of
 from tunesmith.serve.text import TextStream
 
 
@@ -99,6 +100,7 @@ def sampling_params(
         logprobs=logprobs,
         prompt_logprobs=prompt_logprobs,
         logit_bias=_logit_bias(req.logit_bias),
+        guide=guide_of(req),
     )
 
 

@@ -2,10 +2,11 @@
 
 Unknown fields are ignored (clients send fields of newer API versions); known fields of the
 wrong type or out of range (NaN and infinities included) are a 400 with the field named. OpenAI fields that would change
-the output but are not implemented (`suffix`, `best_of` > `n`, the deprecated `functions`, a
-`response_format` other than text, streamed `echo` with `logprobs`) are a 400 naming the
-field (`serve.generation.sampling_params`), never silently ignored. Tool calling (`tools`,
-`tool_choice`, `parallel_tool_calls`) is checked in `serve.tools`.
+the output but are not implemented (`suffix`, `best_of` > `n`, the deprecated `functions`,
+streamed `echo` with `logprobs`) are a 400 naming the field
+(`serve.generation.sampling_params`), never silently ignored. Tool calling (`tools`,
+`tool_choice`, `parallel_tool_calls`) is checked in `serve.tools`; structured output
+(`response_format`, vLLM's `guided_*`) becomes a `Guide` in `serve.structured`.
 """
 
 from __future__ import annotations
@@ -68,6 +69,34 @@ class ChatMessage(_Request):
         return self.content or ""
 
 
+class JsonSchemaFormat(_Request):
+    """OpenAI's `response_format.json_schema`: the schema the output must validate against."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    description: str | None = None
+    schema_: dict[str, Any] | bool | None = Field(None, alias="schema")
+    """None: any JSON object (as type json_object)"""
+    strict: bool | None = None
+    """accepted; the schema is always enforced"""
+
+
+class ResponseFormat(_Request):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+
+class StructuredOutputs(_Request):
+    """vLLM's newer `structured_outputs` field (the same as its `guided_*`): one of these."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    json_: dict[str, Any] | str | None = Field(None, alias="json")
+    regex: str | None = None
+    choice: list[str] | None = None
+    grammar: str | None = None
+    json_object: bool | None = None
+
+
 class SamplingFields(_Request):
     """Fields shared by chat and completions requests."""
 
@@ -87,6 +116,13 @@ class SamplingFields(_Request):
     repetition_penalty: float = Field(1.0, gt=0.0)
     stop_token_ids: list[int] = Field(default_factory=list)
     ignore_eos: bool = False
+    # structured output (OpenAI's response_format; vLLM's guided_* extensions): one at most
+    response_format: ResponseFormat | None = None
+    guided_json: dict[str, Any] | str | None = None
+    guided_regex: str | None = None
+    guided_choice: list[str] | None = None
+    guided_grammar: str | None = None
+    structured_outputs: StructuredOutputs | None = None
 
     def unsupported(self) -> tuple[str, str] | None:
         """(field, message) of the first field asking for what tunesmith does not do."""
@@ -131,16 +167,10 @@ class ChatCompletionRequest(SamplingFields):
     parallel_tool_calls: bool = True
     # accepted so that their use is answered with a clear 400, never silently ignored
     functions: list[Any] | None = None
-    response_format: dict[str, Any] | None = None
 
     def unsupported(self) -> tuple[str, str] | None:
-        kind = (self.response_format or {}).get("type", "text")
         if self.functions:
             return "functions", "'functions' (deprecated) is not supported: send 'tools'"
-        if kind != "text":
-            return "response_format", (
-                f"'response_format' of type {kind!r} is not supported (only 'text')"
-            )
         return None
 
 

@@ -4,6 +4,7 @@ the boundary, and a core that dies failing its in-flight requests instead of han
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from functools import partial
@@ -93,6 +94,29 @@ def test_multi_lora_across_the_boundary(core: ProcessEngine, lora_dir) -> None: 
     assert [o.token_ids for o in got] == [o.token_ids for o in want]
     assert [o.adapter for o in got] == names
     assert len({tuple(o.token_ids) for o in got}) == 3
+
+
+def test_structured_output_across_the_boundary(core: ProcessEngine, lora_dir) -> None:  # noqa: ANN001
+    from tunesmith.inference.grammar import GrammarCompiler
+    from tunesmith.inference.guide import Guide
+    from tunesmith.tokenize.templates import load_tokenizer
+
+    tok = load_tokenizer()
+    schema = {"type": "array", "items": {"enum": ["a", "b"]}, "minItems": 1, "maxItems": 3}
+    params = SamplingParams(
+        max_tokens=30, seed=4, stop_token_ids=[1], guide=Guide.json_schema(schema)
+    )
+    prompt = random_prompts(1, seed=8)[0]
+    model = lora_dir[0]
+    grammar = GrammarCompiler.from_tokenizer(tok, model.config.vocab_size)
+    want = Engine(model, max_batch=2, grammar=grammar).generate([prompt], params, [BASE])[0]
+    got = asyncio.run(collect(core, "s", prompt, params, BASE))
+    assert (got.token_ids, got.finish_reason) == (want.token_ids, "stop")
+    assert set(json.loads(tok.decode(got.token_ids))) <= {"a", "b"}
+    with pytest.raises(InvalidRequestError, match="invalid regular expression") as e:
+        bad = SamplingParams(guide=Guide.regex("a(b"))
+        asyncio.run(collect(core, "bad-regex", prompt, bad))
+    assert e.value.param == "guided_regex"
 
 
 def test_a_dying_core_fails_in_flight_requests_and_reports() -> None:

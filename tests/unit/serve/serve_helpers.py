@@ -27,6 +27,7 @@ from transformers import AutoModelForCausalLM
 
 from tunesmith.inference import Engine
 from tunesmith.inference.async_engine import AsyncEngine
+from tunesmith.inference.grammar import GrammarCompiler
 from tunesmith.models.tiny import tiny_llama_config
 from tunesmith.serve.app import build_app
 from tunesmith.serve.loading import load_served
@@ -105,7 +106,10 @@ def live_server(
 ) -> Iterator[tuple[str, ServerState]]:
     """(base url, state) of a uvicorn server in a thread, stopped on exit."""
     model, tok, names = load_served(str(model_dir), adapters, served_name=served_name)
-    engine = AsyncEngine(Engine(model, max_batch=max_batch, max_model_len=max_model_len))
+    grammar = GrammarCompiler.from_tokenizer(tok, model.config.vocab_size)
+    engine = AsyncEngine(
+        Engine(model, max_batch=max_batch, max_model_len=max_model_len, grammar=grammar)
+    )
     state = ServerState(engine, tok, names, settings or ServerSettings())
     port = free_port()
     config = uvicorn.Config(build_app(state), host="127.0.0.1", port=port, log_level="error")

@@ -108,10 +108,10 @@ def server(scripted):
             "'functions' (deprecated) is not supported: send 'tools'",
         ),
         (
-            {**CHAT, "response_format": {"type": "json_object"}},
-            "response_format",
-            "unsupported_parameter",
-            "'response_format' of type 'json_object' is not supported (only 'text')",
+            {**CHAT, "response_format": {"type": "xml"}},
+            "response_format.type",
+            "invalid_value",
+            "'response_format.type': Input should be 'text', 'json_object' or 'json_schema'",
         ),
         (
             {"model": "scripted", "prompt": "a", "echo": True, "logprobs": 1, "stream": True},
