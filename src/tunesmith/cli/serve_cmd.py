@@ -54,7 +54,7 @@ def serve(args: argparse.Namespace) -> int:
         os.execvp(cmd[0], cmd)
     check_port(s.host, s.port)  # before the model loads: a busy port fails at once
     if s.engine_process:
-        from tunesmith.inference.process_engine import start_core
+        from tunesmith.serve.engine_process import start_core
 
         front, tok, names = start_core(s)
     else:

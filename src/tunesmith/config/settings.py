@@ -85,26 +85,26 @@ def load_settings(
 ) -> T:
     """`cls()` defaults, then the YAML file, then dotted overrides, then `flags` ({key: value}
     as typed on the command line), then required settings and `check`: validated once."""
-    from tunesmith.config.load import _merge, _set, _Source, split_override
+    from tunesmith.config.load import Source, merge_values, set_value, split_override
     from tunesmith.config.yaml_io import parse_value, read_yaml
 
     obj = cls()
     if path is not None:
         doc = read_yaml(path)
-        _merge(obj, doc.data, _Source(str(path), doc.lines, doc.raw, root=cls))
+        merge_values(obj, doc.data, Source(str(path), doc.lines, doc.raw, root=cls))
     if isinstance(overrides, Mapping):
         for key, value in overrides.items():
-            _set(obj, str(key).split("."), value, _Source(f"override {key!r}", root=cls))
+            set_value(obj, str(key).split("."), value, Source(f"override {key!r}", root=cls))
     else:
         for text in overrides or []:
             key, raw = split_override(text)
-            src = _Source(f"override {text!r}", raw={key: raw}, root=cls)
-            _set(obj, key.split("."), parse_value(raw), src)
+            src = Source(f"override {text!r}", raw={key: raw}, root=cls)
+            set_value(obj, key.split("."), parse_value(raw), src)
     infos = dict(leaves(cls))
     for key, value in (flags or {}).items():
         flag = flag_of(key, infos[key])
         try:
-            _set(obj, key.split("."), value, _Source(root=cls))
+            set_value(obj, key.split("."), value, Source(root=cls))
         except ConfigError as e:
             raise _flag_error(e, key, flag) from None
     for key, info in infos.items():

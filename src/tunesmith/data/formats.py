@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tunesmith.data.types import Conversation, Message
 from tunesmith.data.validate import (
     Invalid,
     assistant_message,
@@ -39,6 +38,7 @@ from tunesmith.data.validate import (
     require_str,
     type_name,
 )
+from tunesmith.records import Conversation, Message
 
 MESSAGE_ROLES = ("system", "user", "assistant")
 SHAREGPT_ROLES = {

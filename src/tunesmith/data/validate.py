@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunesmith.data.types import Message
+from tunesmith.records import Message
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"

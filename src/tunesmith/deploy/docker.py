@@ -127,7 +127,7 @@ WORKDIR /opt/tunesmith
 COPY constraints.txt ./
 RUN {torch_install}
 COPY {SOURCE_DIR} ./{SOURCE_DIR}
-RUN pip install --no-cache-dir -c constraints.txt ./{SOURCE_DIR}
+RUN pip install --no-cache-dir -c constraints.txt "./{SOURCE_DIR}[serve]"
 {copy}
 USER {APP_UID}:{APP_UID}
 EXPOSE {PORT}

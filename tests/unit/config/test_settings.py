@@ -49,6 +49,11 @@ def test_yaml_then_overrides_then_flags(tmp_path):
             "unknown config key 'allow_emtpy' (in c.yaml, line 2); did you mean 'allow_empty'?",
         ),
         (
+            ["data", "prepare"],
+            "input:\n  paths: [a.jsonl]\n  formt: auto\n",
+            "unknown config key 'input.formt' (in c.yaml, line 3); did you mean 'input.format'?",
+        ),
+        (
             ["export", "merge"],
             "adapter: runs/a\ndtpye: float16\n",
             "unknown config key 'dtpye' (in c.yaml, line 2); did you mean 'dtype'?",

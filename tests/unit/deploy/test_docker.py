@@ -73,7 +73,7 @@ def test_cpu_dockerfile_pins_runs_non_root_and_checks_health(tmp_path):
         f"RUN pip install --no-cache-dir -c constraints.txt --extra-index-url "
         f"https://download.pytorch.org/whl/cpu torch=={TORCH}+cpu"
     ) in lines
-    assert "RUN pip install --no-cache-dir -c constraints.txt ./tunesmith-src" in lines
+    assert 'RUN pip install --no-cache-dir -c constraints.txt "./tunesmith-src[serve]"' in lines
     assert "USER 10001:10001" in lines and "EXPOSE 8000" in lines
     assert lines[-3:] == [
         '    CMD ["python", "-c", "import urllib.request; '
