@@ -28,6 +28,12 @@ EXTRAS: dict[str, str] = {
     "aiohttp": "bench",
     # deepspeed: ZeRO through accelerate
     "deepspeed": "deepspeed",
+    # experiment trackers (output.report_to), `eval harness`, the RL LaTeX answer check
+    "mlflow": "mlflow",
+    "wandb": "wandb",
+    "trackio": "trackio",
+    "lm_eval": "harness",
+    "math_verify": "math",
 }
 """top-level module -> the extra that installs it (pyproject.toml [project.optional-dependencies])"""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from tunesmith.cli import jobs_cmd
 from tunesmith.config.deploy_settings import DockerSettings, K8sSettings
 from tunesmith.config.settings import add_settings_args, settings_from_args
 
@@ -62,3 +63,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--no-api-key", action="store_true", help="serve without an API key (api_key_secret=null)"
     )
     p.set_defaults(command="deploy k8s")
+
+    jobs_cmd.add_deploy_parsers(deploy_sub)

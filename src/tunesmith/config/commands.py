@@ -17,6 +17,7 @@ from tunesmith.config.export_settings import (
     QuantizeSettings,
     ReportSettings,
 )
+from tunesmith.config.jobs import JOB_SCHEMAS
 from tunesmith.config.schema import EVAL_METRICS, Config, opt
 from tunesmith.config.serve_settings import ChatSettings, GenerateSettings, ServeSettings
 
@@ -84,3 +85,4 @@ SCHEMAS: dict[str, type] = {
     "deploy docker": DockerSettings,
     "deploy k8s": K8sSettings,
 }
+SCHEMAS.update(JOB_SCHEMAS)
