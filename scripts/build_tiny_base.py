@@ -1,7 +1,7 @@
 # Run: .venv/bin/python scripts/build_tiny_base.py [--docs N] [--lr LR] [--out DIR]
 """Pretrain the shipped tiny DeepSeek-V3-architecture base on a synthetic corpus.
 
-Reproducible: the corpus comes from a seeded generator (tunesmith.demo.task) and training
+Reproducible: the corpus comes from a seeded generator (tunesmith.data.tag_task) and training
 runs through tunesmith's own loop (full fine-tuning of the random-init `tiny-deepseek-v3`
 preset, plain-text samples). The result is written as safetensors with its tokenizer to
 src/tunesmith/assets/models/tiny-deepseek-v3-base/.
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from tunesmith.api import train
-from tunesmith.demo.task import prose_document
+from tunesmith.data.tag_task import prose_document
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "src" / "tunesmith" / "assets" / "models" / "tiny-deepseek-v3-base"

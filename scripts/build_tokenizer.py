@@ -22,7 +22,7 @@ from pathlib import Path
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from tunesmith.data.types import Conversation, Message
+from tunesmith.records import Conversation, Message
 from tunesmith.tokenize.templates import (
     BOS,
     CHAT_TEMPLATE,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tunesmith.demo.task import chat_dataset
+from tunesmith.data.tag_task import chat_dataset
 
 OUT = Path(__file__).resolve().parents[1] / "examples" / "data" / "tags"
 

@@ -19,7 +19,7 @@ import json
 import random
 from pathlib import Path
 
-from tunesmith.demo.task import N_TRAIN_KEYS, QUESTION_TEMPLATES, TAGS, tag_table
+from tunesmith.data.tag_task import N_TRAIN_KEYS, QUESTION_TEMPLATES, TAGS, tag_table
 
 OUT = Path(__file__).resolve().parents[1] / "examples" / "data" / "tags-preference"
 

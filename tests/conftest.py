@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from helpers import write_jsonl
-from tunesmith.demo.task import chat_dataset
+from tunesmith.data.tag_task import chat_dataset
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tunesmith.data.formats import from_messages
-from tunesmith.demo.task import chat_dataset
+from tunesmith.data.tag_task import chat_dataset
 from tunesmith.tokenize.masking import encode_conversation
 from tunesmith.tokenize.packing import Sample
 

@@ -8,7 +8,7 @@ import yaml
 
 from helpers import tiny_config, write_jsonl
 from tunesmith.cli.main import main
-from tunesmith.demo.task import chat_dataset
+from tunesmith.data.tag_task import chat_dataset
 
 
 def test_prepared_splits_train_directly(tmp_path) -> None:

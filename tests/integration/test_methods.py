@@ -14,9 +14,9 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
 from helpers import tiny_config
-from tunesmith.adapters.prefix import register_mla_prefix
 from tunesmith.cli.main import main
 from tunesmith.models.load import load_trained
+from tunesmith.models.mla_prefix import register_mla_prefix
 
 MODELS = ("tiny-deepseek-v3", "tiny-qwen2")
 METHODS = ("lora", "dora", "prefix", "freeze", "full")

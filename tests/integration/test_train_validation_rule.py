@@ -9,7 +9,7 @@ import yaml
 
 from helpers import tiny_config, write_jsonl
 from tunesmith.cli.main import main
-from tunesmith.demo.task import chat_dataset
+from tunesmith.data.tag_task import chat_dataset
 
 
 def test_overridden_train_data_gets_its_own_validation_split(chat_files, tmp_path, capsys):

@@ -34,8 +34,8 @@ from tunesmith.data.curate.dedupe import NearDedupe
 from tunesmith.data.curate.items import Item
 from tunesmith.data.curate.options import NearDedupeOptions
 from tunesmith.data.curate.synth import CorpusSpec, make_corpus
-from tunesmith.data.types import Conversation
 from tunesmith.progress import status
+from tunesmith.records import Conversation
 
 WORD = re.compile(r"\w+")
 BANDS = ((0.8, 0.85), (0.85, 0.9), (0.9, 1.0001))

@@ -140,7 +140,7 @@ def run_bench(
     """Every method with and without gradient checkpointing, plus the load-only baseline.
 
     `shape` overrides MODEL_SHAPE (the test uses the tiny preset's sizes)."""
-    from tunesmith.demo.task import chat_dataset
+    from tunesmith.data.tag_task import chat_dataset
 
     console = Console()
     threads = threads or os.cpu_count() or 1

@@ -44,7 +44,7 @@ class Record:
 
 def demo_prompts(tok: PreTrainedTokenizerBase, n: int, seed: int = 0) -> list[list[int]]:
     """Token ids of `n` demo-task chat questions (chat template, generation prompt)."""
-    from tunesmith.demo.task import chat_dataset
+    from tunesmith.data.tag_task import chat_dataset
 
     _, records = chat_dataset(0, n, seed=seed)
     texts = [

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerBase
 
-from tunesmith.data.types import Conversation, Message
+from tunesmith.records import Conversation, Message
 from tunesmith.tokenize.masking import encode_conversation
 
 _SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "be", "da", "fu", "go", "pe", "zi")

@@ -394,6 +394,14 @@ def main(argv: list[str] | None = None) -> int:
         if not file_rank_error(e):  # a rank of `train --nproc`: its launcher prints it once
             print(f"error: {flag_spelling(str(e), args.command)}", file=sys.stderr)
         return e.exit_code
+    except ModuleNotFoundError as e:  # an optional dependency: name the extra, one line
+        from tunesmith.extras import missing_extra_message
+
+        message = missing_extra_message(e, args.command)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -3,6 +3,7 @@
     tunesmith serve --model tiny-deepseek-v3-base --port 8000 --adapter sql=runs/sql
     tunesmith chat --model runs/demo/run
     tunesmith generate --model runs/demo/run --input prompts.jsonl --output out.jsonl
+    tunesmith serve serve.yaml port=8080 --api-key KEY    # CONFIG.yaml + overrides + flags
     tunesmith bench serve --json bench_serve.json
 
 Library imports happen inside the functions, so `tunesmith --help` stays fast.
@@ -16,6 +17,14 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from tunesmith.config.serve_settings import (
+    ChatSettings,
+    EngineSettings,
+    GenerateSettings,
+    SamplingSettings,
+    ServeSettings,
+)
+from tunesmith.config.settings import add_settings_args, settings_from_args
 from tunesmith.errors import ConfigError
 
 if TYPE_CHECKING:  # heavy imports happen inside the functions
@@ -25,30 +34,31 @@ if TYPE_CHECKING:  # heavy imports happen inside the functions
 
 
 def serve(args: argparse.Namespace) -> int:
-    api_key = args.api_key or os.environ.get("TUNESMITH_API_KEY") or None
-    name = args.served_model_name or args.model.rstrip("/")
-    if args.backend == "vllm":
+    s = settings_from_args(args)
+    api_key = s.api_key or os.environ.get("TUNESMITH_API_KEY") or None
+    name = s.served_model_name or s.model.rstrip("/")
+    if s.backend == "vllm":
         from tunesmith.serve.vllm_backend import check_vllm, vllm_command
 
         check_vllm()
         cmd = vllm_command(
-            args.model,
-            args.adapter or [],
+            s.model,
+            s.adapter,
             served_name=name,
-            host=args.host,
-            port=args.port,
+            host=s.host,
+            port=s.port,
             api_key=api_key,
-            max_batch=args.max_batch,
-            max_model_len=args.max_model_len,
+            max_batch=s.max_batch,
+            max_model_len=s.max_model_len,
         )
         os.execvp(cmd[0], cmd)
-    check_port(args.host, args.port)  # before the model loads: a busy port fails at once
-    if args.engine_process:
-        from tunesmith.inference.process_engine import start_core
+    check_port(s.host, s.port)  # before the model loads: a busy port fails at once
+    if s.engine_process:
+        from tunesmith.serve.engine_process import start_core
 
-        front, tok, names = start_core(args)
+        front, tok, names = start_core(s)
     else:
-        engine, tok, names = _load(args)
+        engine, tok, names = _load(s)
         from tunesmith.inference.async_engine import AsyncEngine
 
         front = AsyncEngine(engine)
@@ -57,14 +67,19 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = ServerSettings(
         api_key=api_key,
-        max_queue=args.max_queue,
-        request_timeout_s=args.request_timeout or None,
-        drain_seconds=args.drain_seconds,
+        max_queue=s.max_queue,
+        request_timeout_s=s.request_timeout or None,
+        drain_seconds=s.drain_seconds,
     )
     state = ServerState(front, tok, names, settings)
     served = ", ".join(names)
-    print(f"serving {served} on http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)
-    run_server(state, args.host, args.port, log_level=server_log_level(args))
+    print(f"serving {served} on http://{s.host}:{s.port}/v1", file=sys.stderr, flush=True)
+    level = server_log_level(
+        argparse.Namespace(
+            log_level=s.log_level, logging_level=getattr(args, "logging_level", None)
+        )
+    )
+    run_server(state, s.host, s.port, log_level=level)
     return 0
 
 
@@ -108,19 +123,21 @@ def server_log_level(args: argparse.Namespace) -> str:
 def chat(args: argparse.Namespace) -> int:
     from tunesmith.serve.interactive import chat_loop
 
-    engine, tok, names = _load(args)
-    adapter = names[args.use] if args.use else next(iter(names.values()))
-    chat_loop(engine, tok, _params(args, tok), adapter=adapter, system=args.system)
+    s = settings_from_args(args)
+    engine, tok, names = _load(s)
+    adapter = names[s.use] if s.use else next(iter(names.values()))
+    chat_loop(engine, tok, _params(s, tok), adapter=adapter, system=s.system)
     return 0
 
 
 def generate(args: argparse.Namespace) -> int:
     from tunesmith.serve.batch import generate_file
 
-    engine, tok, names = _load(args)
-    adapter = names[args.use] if args.use else next(iter(names.values()))
+    s = settings_from_args(args)
+    engine, tok, names = _load(s)
+    adapter = names[s.use] if s.use else next(iter(names.values()))
     stats = generate_file(
-        engine, tok, args.input, args.output, _params(args, tok), adapter=adapter, stop=args.stop
+        engine, tok, s.input, s.output, _params(s, tok), adapter=adapter, stop=s.stop or None
     )
     print(stats, file=sys.stderr)
     return 0
@@ -154,32 +171,27 @@ def bench_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(
-    args: argparse.Namespace,
-) -> tuple[Engine, PreTrainedTokenizerBase, dict[str, str | None]]:
-    for flag in ("max_batch", "token_budget", "threads"):
-        value = getattr(args, flag, None)
-        if value is not None and value < 1:
-            raise ConfigError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+def _load(s: EngineSettings) -> tuple[Engine, PreTrainedTokenizerBase, dict[str, str | None]]:
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if s.threads:
+        torch.set_num_threads(s.threads)
     from tunesmith.inference import Engine
     from tunesmith.inference.grammar import GrammarCompiler
     from tunesmith.serve.loading import load_served
 
-    model, tok, names = load_served(args.model, args.adapter, args.served_model_name)
-    if getattr(args, "use", None) and args.use not in names:
-        raise ConfigError(f"--use {args.use}: not one of the served names {list(names)}")
+    model, tok, names = load_served(s.model, s.adapter or None, s.served_model_name)
+    use = getattr(s, "use", None)
+    if use and use not in names:
+        raise ConfigError(f"--use {use}: not one of the served names {list(names)}")
     engine = Engine(
         model,
-        max_batch=args.max_batch,
-        max_model_len=args.max_model_len,
-        token_budget=args.token_budget,
-        seed=getattr(args, "seed", None) or 0,
-        compile_buckets=getattr(args, "compile_buckets", None) or (),
-        prefix_caching=getattr(args, "prefix_caching", False),
+        max_batch=s.max_batch,
+        max_model_len=s.max_model_len,
+        token_budget=s.token_budget,
+        seed=getattr(s, "seed", None) or 0,
+        compile_buckets=s.compile_buckets,
+        prefix_caching=s.prefix_caching,
         grammar=GrammarCompiler.from_tokenizer(tok, model.config.vocab_size),
     )
     if engine.startup_compile_s:
@@ -187,96 +199,28 @@ def _load(
     return engine, tok, names
 
 
-def _params(args: argparse.Namespace, tok: PreTrainedTokenizerBase) -> SamplingParams:
+def _params(s: SamplingSettings, tok: PreTrainedTokenizerBase) -> SamplingParams:
     from tunesmith.inference import SamplingParams
 
     return SamplingParams(
-        max_tokens=args.max_tokens,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        top_k=args.top_k,
-        seed=args.seed,
+        max_tokens=s.max_tokens,
+        temperature=s.temperature,
+        top_p=s.top_p,
+        top_k=s.top_k,
+        seed=s.seed,
         stop_token_ids=[tok.eos_token_id] if tok.eos_token_id is not None else [],
     )
 
 
-def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model",
-        required=True,
-        help="preset name, model directory, run directory or adapter directory",
-    )
-    p.add_argument(
-        "--adapter",
-        action="append",
-        metavar="NAME=DIR",
-        help="a LoRA adapter on the same base, picked by name (repeatable)",
-    )
-    p.add_argument("--served-model-name", help="name of the base model (default: --model)")
-    p.add_argument("--max-batch", type=int, default=32, help="KV slots: sequences run together")
-    p.add_argument("--max-model-len", type=int, help="prompt + output tokens per sequence")
-    p.add_argument("--token-budget", type=int, default=512, help="tokens per forward pass")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    p.add_argument(
-        "--compile-buckets", type=int, nargs="+", metavar="N",
-        help="torch.compile the engine's forward for steps of up to N token rows (warmed at start)",
-    )  # fmt: skip
-    p.add_argument("--prefix-caching", action="store_true", help="reuse cached prompt prefixes")
-
-
-def _sampling_args(p: argparse.ArgumentParser, max_tokens: int) -> None:
-    p.add_argument("--use", metavar="NAME", help="served name to generate with (an adapter)")
-    p.add_argument("--max-tokens", type=int, default=max_tokens, help="tokens per answer")
-    p.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass; 1: off")
-    p.add_argument("--top-k", type=int, default=0, help="0: off")
-    p.add_argument("--seed", type=int, help="sampling seed")
-
-
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="OpenAI-compatible server with continuous batching")
-    _model_args(p)
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    p.add_argument("--port", type=int, default=8000, help="TCP port")
-    p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (or TUNESMITH_API_KEY)")
-    p.add_argument("--max-queue", type=int, default=64, help="waiting requests before 429")
-    p.add_argument(
-        "--engine-process", action="store_true",
-        help="run the engine core in its own process (ZeroMQ); the server exits 1 if it dies",
-    )  # fmt: skip
-    p.add_argument(
-        "--request-timeout", type=float, default=600.0, help="seconds per request (0: none)"
-    )
-    p.add_argument(
-        "--drain-seconds", type=float, default=30.0, help="SIGTERM: time to finish in-flight"
-    )
-    p.add_argument(
-        "--backend",
-        choices=("tunesmith", "vllm"),
-        default="tunesmith",
-        help="engine: tunesmith's own, or hand off to vLLM (CUDA)",
-    )
-    p.add_argument(
-        "--log-level",
-        choices=("debug", "info", "warning", "error"),
-        help="the server's log level, uvicorn's and tunesmith's (default: the global "
-        "--log-level, else info)",
-    )
-    p.set_defaults(command="serve")
-
-    p = sub.add_parser("chat", help="interactive streaming chat in the terminal")
-    _model_args(p)
-    _sampling_args(p, max_tokens=512)
-    p.add_argument("--system", help="system prompt")
-    p.set_defaults(command="chat")
-
-    p = sub.add_parser("generate", help="offline batch generation: prompts.jsonl -> out.jsonl")
-    _model_args(p)
-    _sampling_args(p, max_tokens=256)
-    p.add_argument("--input", required=True, help="jsonl: {'prompt': str} or {'messages': [...]}")
-    p.add_argument("--output", required=True, help="jsonl written in input order")
-    p.add_argument("--stop", action="append", help="stop string (repeatable)")
-    p.set_defaults(command="generate")
+    for name, schema, text in (
+        ("serve", ServeSettings, "OpenAI-compatible server with continuous batching"),
+        ("chat", ChatSettings, "interactive streaming chat in the terminal"),
+        ("generate", GenerateSettings, "offline batch generation: prompts.jsonl -> out.jsonl"),
+    ):
+        p = sub.add_parser(name, help=text)
+        add_settings_args(p, schema)
+        p.set_defaults(command=name)
 
 
 def add_bench_parser(bench_sub: argparse._SubParsersAction) -> None:

@@ -38,8 +38,7 @@ def eval_items(
         return read_dataset([str(eval_data)], names, "auto", max_samples)
     import json
 
-    from tunesmith.demo.run import N_TEST, N_TRAIN
-    from tunesmith.demo.task import chat_dataset
+    from tunesmith.data.tag_task import N_TEST, N_TRAIN, chat_dataset
 
     _, rows = chat_dataset(N_TRAIN, N_TEST, seed=0)
     with tempfile.TemporaryDirectory() as tmp:

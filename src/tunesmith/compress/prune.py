@@ -16,7 +16,6 @@ mean loss on them before and after is reported (and activation importance uses t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,77 +24,17 @@ import torch.nn.functional as F
 from tunesmith.compress import report as rep
 from tunesmith.compress.card import write_export_card
 from tunesmith.compress.merge import ATTN
-from tunesmith.compress.prune_unstructured import SCOPES
+from tunesmith.config.export_settings import DTYPES as DTYPE_NAMES
+from tunesmith.config.export_settings import PruneSettings, check_prune
+from tunesmith.config.settings import check_settings
 from tunesmith.errors import ConfigError
 from tunesmith.output_dir import check_output_dir, staged_dir
 
-MODES = ("unstructured", "structured")
-IMPORTANCE = ("magnitude", "activation")
 CALIB_MAX_LEN = 512  # tokens per calibration sample
 
 
-@dataclass
-class PruneOptions:
-    mode: str
-    sparsity: float | None = None
-    scope: str | None = None
-    ffn_ratio: float | None = None
-    head_ratio: float | None = None
-    importance: str | None = None
-    calib: list[str] | None = None
-    calib_samples: int | None = None
-
-    def check(self) -> PruneOptions:
-        """Every option in range and meaningful for the mode (ConfigError); defaults filled."""
-        _one_of("--mode", self.mode, MODES)
-        flags = {
-            "unstructured": {"--sparsity": self.sparsity, "--scope": self.scope},
-            "structured": {
-                "--ffn-ratio": self.ffn_ratio,
-                "--head-ratio": self.head_ratio,
-                "--importance": self.importance,
-            },
-        }
-        other = "structured" if self.mode == "unstructured" else "unstructured"
-        for flag, value in flags[other].items():
-            if value is not None:
-                raise ConfigError(f"{flag} applies to --mode {other} only")
-        if self.calib_samples is not None:
-            if not self.calib:
-                raise ConfigError("--calib-samples applies only with --calib FILE")
-            if self.calib_samples < 1:
-                raise ConfigError(
-                    f"--calib-samples: {self.calib_samples} is out of range; expected >= 1"
-                )
-        self.calib_samples = self.calib_samples or 32
-        if self.mode == "unstructured":
-            if self.sparsity is None:
-                raise ConfigError("--mode unstructured needs --sparsity (0 < sparsity < 1)")
-            if not 0 < self.sparsity < 1:
-                raise ConfigError(
-                    f"--sparsity: {self.sparsity:g} is out of range; expected 0 < sparsity < 1"
-                )
-            self.scope = self.scope or "layer"
-            _one_of("--scope", self.scope, SCOPES)
-            return self
-        for flag, value in (("--ffn-ratio", self.ffn_ratio), ("--head-ratio", self.head_ratio)):
-            if value is not None and not 0 <= value < 1:
-                raise ConfigError(f"{flag}: {value:g} is out of range; expected 0 <= ratio < 1")
-        self.ffn_ratio, self.head_ratio = self.ffn_ratio or 0.0, self.head_ratio or 0.0
-        if not (self.ffn_ratio or self.head_ratio):
-            raise ConfigError("--mode structured needs --ffn-ratio and/or --head-ratio above 0")
-        self.importance = self.importance or "magnitude"
-        _one_of("--importance", self.importance, IMPORTANCE)
-        if self.importance == "activation" and not self.calib:
-            raise ConfigError(
-                "--importance activation needs --calib FILE (records to measure activations on)"
-            )
-        return self
-
-
-def _one_of(flag: str, value: str, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise ConfigError(f"{flag}: '{value}' is not one of {', '.join(valid)}")
+PruneOptions = PruneSettings
+"""prune_model's options: the `export prune` schema (config/export_settings.py)."""
 
 
 @torch.no_grad()
@@ -188,8 +127,9 @@ def prune_model(
 ) -> dict:
     """Prune as `options` say, save, reload in plain transformers, compare logits on the
     probe prompts with the pruned model in memory, write `export_report.json`. Returns it."""
-    opts = options.check()
-    _one_of("--dtype", dtype, ("float32", "bfloat16", "float16"))
+    opts = check_settings(options, check_prune)
+    if dtype not in DTYPE_NAMES:
+        raise ConfigError(f"dtype: '{dtype}' is not one of {', '.join(DTYPE_NAMES)}")
     src = rep.source_model_dir(model, "prune")
     output = Path(output).expanduser()
     check_output_dir(output, overwrite, [src])

@@ -9,8 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tunesmith.config.deploy_settings import DockerSettings, K8sSettings
+from tunesmith.config.export_settings import (
+    GgufSettings,
+    MergeSettings,
+    PruneSettings,
+    QuantizeSettings,
+    ReportSettings,
+)
 from tunesmith.config.jobs import JOB_SCHEMAS
 from tunesmith.config.schema import EVAL_METRICS, Config, opt
+from tunesmith.config.serve_settings import ChatSettings, GenerateSettings, ServeSettings
 
 DATA_FORMATS = ["auto", "messages", "sharegpt", "alpaca", "cqa", "text"]
 DTYPES = ["float32", "bfloat16", "float16"]
@@ -65,5 +74,15 @@ SCHEMAS: dict[str, type] = {
     "train": Config,
     "eval run": EvalRunSettings,
     "eval score": EvalScoreSettings,
+    "export merge": MergeSettings,
+    "export prune": PruneSettings,
+    "export quantize": QuantizeSettings,
+    "export gguf": GgufSettings,
+    "export report": ReportSettings,
+    "serve": ServeSettings,
+    "chat": ChatSettings,
+    "generate": GenerateSettings,
+    "deploy docker": DockerSettings,
+    "deploy k8s": K8sSettings,
 }
 SCHEMAS.update(JOB_SCHEMAS)

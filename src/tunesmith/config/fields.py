@@ -189,6 +189,7 @@ def _check_meta(value: Any, meta: Mapping[str, Any], key: str, where: str) -> No
         ("gt", ">", lambda v, b: v > b),
         ("min", ">=", lambda v, b: v >= b),
         ("max", "<=", lambda v, b: v <= b),
+        ("lt", "<", lambda v, b: v < b),
     ):
         bound = meta.get(name)
         if bound is not None and not ok(value, bound):
@@ -200,7 +201,7 @@ def constraints(meta: Mapping[str, Any]) -> list[str]:
     out = []
     if meta.get("choices"):
         out.append("one of: " + "|".join(str(c) for c in meta["choices"]))
-    for name, op in (("gt", ">"), ("min", ">="), ("max", "<=")):
+    for name, op in (("gt", ">"), ("min", ">="), ("max", "<="), ("lt", "<")):
         if meta.get(name) is not None:
             out.append(f"{op} {num(meta[name])}")
     return out

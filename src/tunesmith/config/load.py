@@ -26,7 +26,7 @@ Overrides = list[str] | tuple[str, ...] | Mapping[str, Any] | None
 
 
 @dataclass
-class _Source:
+class Source:
     """Where values come from, for error messages: a file (with lines), an override, a dict."""
 
     name: str = ""
@@ -41,7 +41,7 @@ class _Source:
         return f" (in {self.name}, line {line})" if line else f" (in {self.name})"
 
 
-def _suggest(name: str, cls: type, prefix: str, root: type = Config) -> str:
+def suggest(name: str, cls: type, prefix: str, root: type = Config) -> str:
     elsewhere = [k for k, _ in walk(root) if k.rsplit(".", 1)[-1] == name]
     if elsewhere:  # right key, wrong section
         return f"; did you mean '{elsewhere[0]}'?"
@@ -53,20 +53,20 @@ def _suggest(name: str, cls: type, prefix: str, root: type = Config) -> str:
     return f"; valid keys{under}: {', '.join(valid)}"
 
 
-def _set(obj: Any, parts: list[str], value: Any, src: _Source, prefix: str = "") -> None:
+def set_value(obj: Any, parts: list[str], value: Any, src: Source, prefix: str = "") -> None:
     """Set the dotted path `parts` below `obj` (a config dataclass at `prefix`) to `value`."""
     name, rest = parts[0], parts[1:]
     key = join(prefix, name)
     infos = fields_of(type(obj))
     if name not in infos:
-        suggestion = _suggest(name, type(obj), prefix, src.root)
+        suggestion = suggest(name, type(obj), prefix, src.root)
         raise ConfigError(f"unknown config key '{key}'{src.where(key)}{suggestion}")
     info = infos[name]
     if info.is_section:
         if rest:
-            _set(getattr(obj, name), rest, value, src, key)
+            set_value(getattr(obj, name), rest, value, src, key)
         else:
-            _merge(getattr(obj, name), value, src, key)
+            merge_values(getattr(obj, name), value, src, key)
         return
     if rest:
         full = join(key, ".".join(rest))
@@ -76,7 +76,7 @@ def _set(obj: Any, parts: list[str], value: Any, src: _Source, prefix: str = "")
     setattr(obj, name, coerce(value, info, key, src.where(key), src.raw.get(key)))
 
 
-def _merge(obj: Any, data: Any, src: _Source, prefix: str = "") -> None:
+def merge_values(obj: Any, data: Any, src: Source, prefix: str = "") -> None:
     """Merge a mapping (YAML section) onto the config dataclass `obj` at `prefix`."""
     if data is None:  # `train:` with nothing under it
         return
@@ -95,7 +95,7 @@ def _merge(obj: Any, data: Any, src: _Source, prefix: str = "") -> None:
         )
     items = [(str(k), v) for k, v in data.items()]
     for k, v in migrate_pairs(items) if legacy else items:
-        _set(obj, k.split("."), v, src, prefix)
+        set_value(obj, k.split("."), v, src, prefix)
 
 
 def split_override(text: str) -> tuple[str, str]:
@@ -121,13 +121,15 @@ def apply_overrides(cfg: Config | Mapping[str, Any], overrides: Overrides) -> An
         overrides = [overrides]
     if isinstance(overrides, Mapping):
         for key, value in migrate_pairs([(str(k), v) for k, v in overrides.items()]):
-            _set(cfg, key.split("."), value, _Source(f"override {key!r}"))
+            set_value(cfg, key.split("."), value, Source(f"override {key!r}"))
         return cfg
     parsed = [split_override(text) for text in overrides]
     migrated = migrate_pairs(parsed)
     texts = list(overrides) if migrated == parsed else [f"{k}={v}" for k, v in migrated]
     for (key, raw), text in zip(migrated, texts, strict=True):
-        _set(cfg, key.split("."), parse_value(raw), _Source(f"override {text!r}", raw={key: raw}))
+        set_value(
+            cfg, key.split("."), parse_value(raw), Source(f"override {text!r}", raw={key: raw})
+        )
     return cfg
 
 
@@ -179,7 +181,7 @@ def check_config(cfg: Config) -> None:
 def config_from_dict(data: Mapping[str, Any] | None, *, check: bool = True) -> Config:
     """A Config from nested sections (`{'train': {'lr': 1e-4}}`) or dotted keys, over defaults."""
     cfg = Config()
-    _merge(cfg, data, _Source())
+    merge_values(cfg, data, Source())
     if check:
         check_config(cfg)
     return cfg
@@ -210,7 +212,7 @@ def load_config(
     cfg = Config()
     if path is not None:
         doc = read_yaml(path)
-        _merge(cfg, doc.data, _Source(str(path), doc.lines, doc.raw))
+        merge_values(cfg, doc.data, Source(str(path), doc.lines, doc.raw))
     cfg = apply_overrides(cfg, overrides)
     if check:
         check_config(cfg)

@@ -4,7 +4,9 @@ Field metadata keys understood by the validator in `config/load.py`:
   help     one line shown in --help
   choices  allowed values (strings)
   min/max  inclusive numeric bounds
-  gt       exclusive lower bound
+  gt/lt    exclusive lower / upper bounds
+Keys used by the other commands' schemas (`config/settings.py`): required, flag, metavar,
+repeat (a flag given once per value), positional (the command's positional arguments).
 """
 
 from __future__ import annotations

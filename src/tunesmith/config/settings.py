@@ -24,15 +24,19 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tunesmith.config.fields import FieldInfo, constraints, type_name, walk
+from tunesmith.config.fields import FieldInfo, coerce, constraints, type_name, walk
 from tunesmith.errors import ConfigError
 
 T = TypeVar("T")
 
 
 def flag_of(key: str, info: FieldInfo) -> str:
-    """The flag of a setting: `meta flag`, else `--` + the key with dashes."""
-    return info.meta.get("flag") or "--" + key.replace(".", "-").replace("_", "-")
+    """The flag of a setting: `meta flag`, else `--` + the key with dashes (`--no-` + it for a
+    switch that is on by default)."""
+    if info.meta.get("flag"):
+        return info.meta["flag"]
+    dashed = key.replace(".", "-").replace("_", "-")
+    return f"--no-{dashed}" if info.hint is bool and info.default() is True else f"--{dashed}"
 
 
 def leaves(cls: type) -> list[tuple[str, FieldInfo]]:
@@ -41,7 +45,8 @@ def leaves(cls: type) -> list[tuple[str, FieldInfo]]:
 
 def describe_fields(cls: type) -> list[dict[str, Any]]:
     """Every setting of a schema as plain data, for generated forms (web UI) and docs:
-    key, flag, type, default, help, choices, min, max, gt, required."""
+    key, flag, type, default, help, choices, min, max, gt, lt, required, repeat (a list given
+    one value per flag), positional (the command's positional arguments)."""
     out = []
     for key, info in leaves(cls):
         meta = info.meta
@@ -56,7 +61,10 @@ def describe_fields(cls: type) -> list[dict[str, Any]]:
                 "min": meta.get("min"),
                 "max": meta.get("max"),
                 "gt": meta.get("gt"),
+                "lt": meta.get("lt"),
                 "required": bool(meta.get("required")),
+                "repeat": bool(meta.get("repeat")),
+                "positional": bool(meta.get("positional")),
             }
         )
     return out
@@ -77,34 +85,62 @@ def load_settings(
 ) -> T:
     """`cls()` defaults, then the YAML file, then dotted overrides, then `flags` ({key: value}
     as typed on the command line), then required settings and `check`: validated once."""
-    from tunesmith.config.load import _merge, _set, _Source, split_override
+    from tunesmith.config.load import Source, merge_values, set_value, split_override
     from tunesmith.config.yaml_io import parse_value, read_yaml
 
     obj = cls()
     if path is not None:
         doc = read_yaml(path)
-        _merge(obj, doc.data, _Source(str(path), doc.lines, doc.raw, root=cls))
+        merge_values(obj, doc.data, Source(str(path), doc.lines, doc.raw, root=cls))
     if isinstance(overrides, Mapping):
         for key, value in overrides.items():
-            _set(obj, str(key).split("."), value, _Source(f"override {key!r}", root=cls))
+            set_value(obj, str(key).split("."), value, Source(f"override {key!r}", root=cls))
     else:
         for text in overrides or []:
             key, raw = split_override(text)
-            src = _Source(f"override {text!r}", raw={key: raw}, root=cls)
-            _set(obj, key.split("."), parse_value(raw), src)
+            src = Source(f"override {text!r}", raw={key: raw}, root=cls)
+            set_value(obj, key.split("."), parse_value(raw), src)
     infos = dict(leaves(cls))
     for key, value in (flags or {}).items():
         flag = flag_of(key, infos[key])
         try:
-            _set(obj, key.split("."), value, _Source(root=cls))
+            set_value(obj, key.split("."), value, Source(root=cls))
         except ConfigError as e:
             raise _flag_error(e, key, flag) from None
     for key, info in infos.items():
         if info.meta.get("required") and _get(obj, key) in (None, "", []):
             raise ConfigError(f"{flag_of(key, info)}: required (or `{key}:` in CONFIG)")
     if check is not None:
+        try:
+            check(obj)
+        except ConfigError as e:
+            key = str(e).split(":", 1)[0].split(" ", 1)[0]
+            if key in flags:  # the user typed the flag: name it as typed
+                raise _flag_error(e, key, flag_of(key, infos[key])) from None
+            raise
+    return obj
+
+
+def check_settings(obj: T, check: Callable[[T], None] | None = None) -> T:
+    """Validate settings built in Python (`PruneSettings(mode=...)`) as the loader validates
+    a file: every value's type, choices and bounds, required settings, then `check`."""
+    cls = type(obj)
+    for key, info in leaves(cls):
+        value = _get(obj, key)
+        if info.meta.get("required") and value in (None, "", []):
+            raise ConfigError(f"{key}: required")
+        parent, name = _parent(obj, key)
+        setattr(parent, name, coerce(value, info, key))
+    if check is not None:
         check(obj)
     return obj
+
+
+def _parent(obj: Any, key: str) -> tuple[Any, str]:
+    *path, name = key.split(".")
+    for part in path:
+        obj = getattr(obj, part)
+    return obj, name
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -131,12 +167,28 @@ def _help(info: FieldInfo) -> str:
     return f"{text} ({'; '.join(details)})" if details else text
 
 
+def positional(cls: type) -> tuple[str, FieldInfo] | None:
+    """The setting that takes the command's positional arguments (`meta positional`), if any."""
+    return next(((k, i) for k, i in leaves(cls) if i.meta.get("positional")), None)
+
+
 def add_settings_args(
     parser: argparse.ArgumentParser, cls: type, *, config: bool = True
 ) -> argparse.ArgumentParser:
     """`[CONFIG.yaml] [KEY=VALUE ...]` (when `config`) and one flag per setting, with the
-    schema's help, default and bounds; values are parsed and checked by `load_settings`."""
-    if config:
+    schema's help, default and bounds; values are parsed and checked by `load_settings`.
+    A `positional` setting takes the other positional arguments (`export report DIR ...`)."""
+    pos = positional(cls)
+    if pos is not None:
+        key, info = pos
+        parser.add_argument(
+            "config",
+            metavar=f"[CONFIG.yaml] [KEY=VALUE ...] {info.meta.get('metavar', key.upper())}",
+            nargs="*",
+            help=f"{_help(info)}; a first argument ending .yaml is a file of these settings, "
+            "KEY=VALUE arguments are dotted overrides",
+        )
+    elif config:
         parser.add_argument(
             "config", metavar="CONFIG", nargs="?", help="YAML file with these settings (optional)"
         )
@@ -144,13 +196,17 @@ def add_settings_args(
             "overrides", metavar="KEY=VALUE", nargs="*", help="dotted overrides, e.g. max_len=512"
         )
     for key, info in leaves(cls):
+        if info.meta.get("positional"):
+            continue
         flag = flag_of(key, info)
         inner = typing.get_args(info.hint) or (info.hint,)
         kwargs: dict[str, Any] = {"dest": "setting__" + key.replace(".", "__"), "default": None}
         if info.hint is bool:
-            kwargs["action"] = "store_true"
+            kwargs["action"] = "store_false" if info.default() is True else "store_true"
         else:
-            if any(typing.get_origin(a) is list for a in (info.hint, *inner)):
+            if info.meta.get("repeat"):
+                kwargs["action"] = "append"
+            elif any(typing.get_origin(a) is list for a in (info.hint, *inner)):
                 kwargs["nargs"] = "+"
             kwargs["metavar"] = info.meta.get("metavar") or key.rsplit(".", 1)[-1].upper()
         parser.add_argument(flag, help=_help(info), **kwargs)
@@ -183,9 +239,18 @@ def settings_from_args(
     """The settings of a command parsed by `add_settings_args`: CONFIG, overrides, flags."""
     cls = args.settings_schema
     path, overrides = getattr(args, "config", None), list(getattr(args, "overrides", []) or [])
-    if path is not None and "=" in path and not path.endswith((".yaml", ".yml")):
-        path, overrides = None, [path, *overrides]  # no CONFIG, only KEY=VALUE overrides
     flags = {}
+    pos = positional(cls)
+    if pos is not None:  # [CONFIG.yaml] [KEY=VALUE ...] VALUE ...
+        words, path = list(path or []), None
+        if words and words[0].endswith((".yaml", ".yml")):
+            path = words.pop(0)
+        overrides = [w for w in words if "=" in w]
+        values = [w for w in words if "=" not in w]
+        if values:
+            flags[pos[0]] = values
+    elif path is not None and "=" in path and not path.endswith((".yaml", ".yml")):
+        path, overrides = None, [path, *overrides]  # no CONFIG, only KEY=VALUE overrides
     for key, info in leaves(cls):
         raw = getattr(args, "setting__" + key.replace(".", "__"), None)
         if raw is not None:

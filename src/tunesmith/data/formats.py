@@ -37,7 +37,6 @@ from tunesmith.data.tools import (
     parse_tools,
     sharegpt_tool_calls,
 )
-from tunesmith.data.types import Conversation, Message
 from tunesmith.data.validate import (
     Invalid,
     assistant_message,
@@ -47,6 +46,7 @@ from tunesmith.data.validate import (
     require_str,
     type_name,
 )
+from tunesmith.records import Conversation, Message
 
 MESSAGE_ROLES = ("system", "user", "assistant", "tool")
 SHAREGPT_ROLES = {

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunesmith.data.types import Conversation
 from tunesmith.data.validate import Invalid
+from tunesmith.records import Conversation
 
 MAX_RECORD_CHARS = 1_000_000
 """Default limit of `data.max_record_chars` (training) and `input.max_record_chars` (prepare)."""

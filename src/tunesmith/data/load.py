@@ -21,9 +21,9 @@ from typing import IO
 from tunesmith.data.formats import FORMATS, convert
 from tunesmith.data.limits import MAX_RECORD_CHARS, check_record_size
 from tunesmith.data.sources import RawRecord, expand_paths, iter_records
-from tunesmith.data.types import Conversation, Message
 from tunesmith.data.validate import Invalid
 from tunesmith.errors import ConfigError, DataError
+from tunesmith.records import Conversation, Message
 
 ON_ERROR = ("raise", "skip")
 SIZE_KEY = "data.max_record_chars"

@@ -31,7 +31,6 @@ from pathlib import Path
 from tunesmith.data.formats import SHAREGPT_ROLES
 from tunesmith.data.load import RecordError
 from tunesmith.data.sources import RawRecord, expand_paths, iter_records
-from tunesmith.data.types import Message
 from tunesmith.data.validate import (
     Invalid,
     assistant_message,
@@ -41,30 +40,11 @@ from tunesmith.data.validate import (
     type_name,
 )
 from tunesmith.errors import ConfigError
+from tunesmith.records import Message, PreferenceRecord
 
 PAIRED_FORMATS = ("pair", "pair_messages", "pair_implicit", "pair_sharegpt")
 FORMATS = (*PAIRED_FORMATS, "kto")
 PREFERENCE_KEYS = ("chosen", "rejected", "completion")
-
-
-@dataclass
-class PreferenceRecord:
-    """A prompt (turns ending with a user turn) and one or two answers.
-
-    Paired: `chosen` and `rejected`. Unpaired (KTO): `chosen` is the completion and
-    `desirable` its label; `rejected` is None.
-    """
-
-    prompt: list[Message]
-    chosen: Message
-    rejected: Message | None = None
-    desirable: bool | None = None
-    source: str = ""
-    format: str = ""
-
-    @property
-    def paired(self) -> bool:
-        return self.rejected is not None
 
 
 def is_preference_record(record: object) -> bool:

@@ -32,9 +32,9 @@ from tunesmith.data.formats import SHAREGPT_ROLES
 from tunesmith.data.load import ON_ERROR, RecordError
 from tunesmith.data.preference import _prompt as prompt_turns
 from tunesmith.data.sources import expand_paths, iter_records
-from tunesmith.data.types import Message
 from tunesmith.data.validate import Invalid, type_name
 from tunesmith.errors import ConfigError
+from tunesmith.records import Message
 
 PROMPT_KEYS = ("prompt", "messages", "conversations", "question", "problem")
 STRING_ONLY = ("question", "problem")

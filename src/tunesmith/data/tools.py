@@ -21,8 +21,8 @@ import json
 import re
 from typing import Any
 
-from tunesmith.data.types import ToolCall
 from tunesmith.data.validate import Invalid, type_name
+from tunesmith.records import ToolCall
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 NAME_EXPECTED = "a function name of 1-64 letters, digits, '_', '.' or '-'"

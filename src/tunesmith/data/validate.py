@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunesmith.data.types import Message, ToolCall
+from tunesmith.records import Message, ToolCall
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"

@@ -18,14 +18,13 @@ from rich.table import Table
 from tunesmith.api import train
 from tunesmith.config.schema import EvalConfig, ModelConfig
 from tunesmith.data.load import load_conversations
+from tunesmith.data.tag_task import N_TEST, N_TRAIN, chat_dataset
 from tunesmith.demo.serve_smoke import serve_smoke
-from tunesmith.demo.task import chat_dataset
 from tunesmith.models.load import load_model_and_tokenizer
 from tunesmith.runtime import announce_threads
 from tunesmith.training.evaluate import eval_exact_match
 
 BASE = "tiny-deepseek-v3-base"
-N_TRAIN, N_TEST = 800, 100
 
 
 def demo_config(data_dir: Path, run_dir: Path) -> dict:

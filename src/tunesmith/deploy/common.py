@@ -40,12 +40,6 @@ def default_image(variant: str) -> str:
     return f"tunesmith-serve:{tunesmith_version()}-{variant}"
 
 
-def check_drain(drain_seconds: float) -> float:
-    if not drain_seconds >= 0:
-        raise ConfigError(f"--drain-seconds must be >= 0, got {drain_seconds}")
-    return drain_seconds
-
-
 def serve_args(model: str, *, drain_seconds: float, threads: int | None = None) -> list[str]:
     """Arguments of `tunesmith serve` in the container (the image's entrypoint)."""
     args = ["--model", model, "--host", "0.0.0.0", "--port", str(PORT)]
@@ -121,11 +115,11 @@ def dashboard_json() -> str:
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 
 
-def check_quantity(flag: str, value: str, example: str) -> str:
+def check_quantity(key: str, value: str, example: str) -> str:
     """A Kubernetes resource quantity such as 4, 500m or 16Gi."""
     if not _QUANTITY.match(value) or float(re.sub(r"[a-zA-Z]+$", "", value)) <= 0:
         raise ConfigError(
-            f"{flag} '{value}': expected a positive Kubernetes quantity such as {example}"
+            f"{key} '{value}': expected a positive Kubernetes quantity such as {example}"
         )
     return value
 

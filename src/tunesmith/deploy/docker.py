@@ -11,9 +11,10 @@ server (compose.py).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
+from tunesmith.config.deploy_settings import DockerSettings
+from tunesmith.config.settings import check_settings
 from tunesmith.deploy import compose
 from tunesmith.deploy.common import (
     APP_UID,
@@ -21,7 +22,6 @@ from tunesmith.deploy.common import (
     PORT,
     Files,
     LocalModel,
-    check_drain,
     default_image,
     resolve_local_model,
     serve_args,
@@ -31,30 +31,12 @@ from tunesmith.deploy.common import (
 )
 from tunesmith.errors import ConfigError
 
-VARIANTS = ("cpu", "cuda")
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 SOURCE_DIR = "tunesmith-src"
 
 
-@dataclass(frozen=True)
-class DockerOptions:
-    model: str
-    """preset name, model directory, run directory or adapter directory (on a preset base)"""
-    output: str
-    variant: str = "cpu"
-    """cpu: torch's CPU wheel; cuda: torch's CUDA wheel from PyPI (CUDA libraries included)"""
-    copy_model: bool = False
-    """copy the model into the image instead of mounting it at run time"""
-    image: str | None = None
-    """tag docker compose gives the built image (default tunesmith-serve:VERSION-VARIANT)"""
-    base_image: str | None = None
-    """default python:3.X-slim-bookworm for the running Python"""
-    drain_seconds: float = 30.0
-    source: str | None = None
-    """tunesmith source tree (default: the one this tunesmith runs from)"""
-    constraints: str | None = None
-    """pinned versions (default: constraints.txt in the source tree)"""
-    overwrite: bool = False
+DockerOptions = DockerSettings
+"""write_docker's options: the `deploy docker` schema (config/deploy_settings.py)."""
 
 
 def project_root(source: str | None) -> Path:
@@ -145,7 +127,7 @@ WORKDIR /opt/tunesmith
 COPY constraints.txt ./
 RUN {torch_install}
 COPY {SOURCE_DIR} ./{SOURCE_DIR}
-RUN pip install --no-cache-dir -c constraints.txt ./{SOURCE_DIR}
+RUN pip install --no-cache-dir -c constraints.txt "./{SOURCE_DIR}[serve]"
 {copy}
 USER {APP_UID}:{APP_UID}
 EXPOSE {PORT}
@@ -176,9 +158,7 @@ def dockerignore(copy_model: bool) -> str:
 
 def build_files(opts: DockerOptions) -> Files:
     """Every file of the build context, by relative path."""
-    if opts.variant not in VARIANTS:
-        raise ConfigError(f"--variant '{opts.variant}': expected one of {', '.join(VARIANTS)}")
-    check_drain(opts.drain_seconds)
+    check_settings(opts)
     model = resolve_local_model(opts.model)
     if opts.copy_model and model.path is None:
         raise ConfigError(

@@ -15,13 +15,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunesmith.config.deploy_settings import K8sSettings
+from tunesmith.config.settings import check_settings
 from tunesmith.deploy.common import (
     APP_UID,
     DASHBOARD_UID,
     MODEL_PATH,
     PORT,
     Files,
-    check_drain,
     check_quantity,
     dashboard_json,
     default_image,
@@ -41,29 +42,8 @@ MANIFESTS = ("deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml", "grafana
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
-@dataclass(frozen=True)
-class K8sOptions:
-    model_uri: str
-    """pvc://CLAIM[/PATH], image:///PATH or a preset name"""
-    output: str
-    name: str = "tunesmith"
-    namespace: str | None = None
-    image: str | None = None
-    """default tunesmith-serve:VERSION-cpu (or -cuda with gpus)"""
-    cpu: str = "4"
-    memory: str = "16Gi"
-    gpus: int = 0
-    min_replicas: int = 2
-    max_replicas: int = 8
-    target_cpu: int = 70
-    """HPA: average CPU utilisation (% of the request) to hold"""
-    target_waiting: float | None = None
-    """HPA: also hold this many waiting requests per pod (needs prometheus-adapter)"""
-    drain_seconds: float = 30.0
-    prestop_seconds: int = 5
-    api_key_secret: str | None = "tunesmith-api-key"
-    """Secret with key `api-key`; None: the server runs without an API key"""
-    overwrite: bool = False
+K8sOptions = K8sSettings
+"""write_k8s's options: the `deploy k8s` schema (config/deploy_settings.py)."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +68,7 @@ def model_source(uri: str) -> ModelSource:
     if sep and scheme == "pvc":
         claim, _, sub = rest.partition("/")
         if not _NAME.match(claim):
-            raise ConfigError(f"--model-uri '{uri}': '{claim}' is not a valid claim name")
+            raise ConfigError(f"model_uri '{uri}': '{claim}' is not a valid claim name")
         mount = {"name": "model", "mountPath": MODEL_PATH, "readOnly": True}
         if sub.strip("/"):
             mount["subPath"] = sub.strip("/")
@@ -96,35 +76,32 @@ def model_source(uri: str) -> ModelSource:
         return ModelSource(serve_arg=MODEL_PATH, volume=volume, mount=mount)
     if sep and scheme == "image" and rest.startswith("/") and len(rest) > 1:
         return ModelSource(serve_arg=rest)
-    raise ConfigError(f"--model-uri '{uri}': expected {expected}")
+    raise ConfigError(f"model_uri '{uri}': expected {expected}")
 
 
 def check_options(o: K8sOptions) -> None:
+    """The rules the schema's bounds cannot say (names, quantities, replicas)."""
     if not _NAME.match(o.name) or len(o.name) > 50:
         raise ConfigError(
-            f"--name '{o.name}': expected a DNS label (lowercase letters, digits and '-', "
+            f"name '{o.name}': expected a DNS label (lowercase letters, digits and '-', "
             "at most 50 characters)"
         )
     if o.namespace is not None and not _NAME.match(o.namespace):
-        raise ConfigError(f"--namespace '{o.namespace}': expected a DNS label")
-    check_quantity("--cpu", o.cpu, "4 or 500m")
-    check_quantity("--memory", o.memory, "16Gi")
-    if o.gpus < 0:
-        raise ConfigError(f"--gpus must be >= 0, got {o.gpus}")
-    if not 1 <= o.min_replicas <= o.max_replicas:
+        raise ConfigError(f"namespace '{o.namespace}': expected a DNS label")
+    check_quantity("cpu", o.cpu, "4 or 500m")
+    check_quantity("memory", o.memory, "16Gi")
+    if o.min_replicas > o.max_replicas:
         raise ConfigError(
-            f"--min-replicas {o.min_replicas} / --max-replicas {o.max_replicas}: "
-            "expected 1 <= min <= max"
+            f"min_replicas {o.min_replicas} / max_replicas {o.max_replicas}: expected min <= max"
         )
-    if not 1 <= o.target_cpu <= 100:
-        raise ConfigError(f"--target-cpu must be a percentage in 1..100, got {o.target_cpu}")
-    if o.target_waiting is not None and not o.target_waiting > 0:
-        raise ConfigError(f"--target-waiting must be > 0, got {o.target_waiting}")
-    check_drain(o.drain_seconds)
-    if o.prestop_seconds < 0:
-        raise ConfigError(f"--prestop-seconds must be >= 0, got {o.prestop_seconds}")
     if o.api_key_secret is not None and not _NAME.match(o.api_key_secret):
-        raise ConfigError(f"--api-key-secret '{o.api_key_secret}': expected a Secret name")
+        raise ConfigError(f"api_key_secret '{o.api_key_secret}': expected a Secret name")
+
+
+def check_k8s(o: K8sOptions) -> None:
+    """Every rule of the options: the schema's (by `check_settings`), these, the model URI."""
+    check_options(o)
+    model_source(o.model_uri)
 
 
 def grace_period(o: K8sOptions) -> int:
@@ -334,7 +311,7 @@ def adapter_rules() -> dict:
 
 def manifests(o: K8sOptions) -> dict[str, dict]:
     """file name -> Kubernetes object."""
-    check_options(o)
+    check_settings(o, check_k8s)
     src = model_source(o.model_uri)
     return {
         "deployment.yaml": deployment(o, src),

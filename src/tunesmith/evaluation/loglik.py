@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
-from tunesmith.data.types import Conversation
+from tunesmith.records import Conversation
 from tunesmith.tokenize.collate import collate_packed
 from tunesmith.tokenize.masking import encode_conversation
 from tunesmith.tokenize.packing import IGNORE, Sample, pack_bins

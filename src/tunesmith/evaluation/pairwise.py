@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
 from tunesmith.data.preference import PreferenceRecord, load_preference
-from tunesmith.data.types import Conversation
 from tunesmith.errors import ConfigError, DataError
 from tunesmith.evaluation.runner import EvalResult
 from tunesmith.evaluation.score import EvalRow
+from tunesmith.records import Conversation
 from tunesmith.tokenize.packing import IGNORE, pack_bins
 from tunesmith.tokenize.preference import collate_items, encode_records, model_inputs, n_sequences
 from tunesmith.tokenize.templates import render

@@ -28,11 +28,11 @@ from tunesmith.data.formats import convert
 from tunesmith.data.limits import MAX_RECORD_CHARS, check_record_size
 from tunesmith.data.load import RecordError
 from tunesmith.data.sources import RawRecord, expand_paths, iter_records
-from tunesmith.data.types import Conversation
 from tunesmith.data.validate import Invalid, optional_str, require_str, type_name
 from tunesmith.errors import DataError
 from tunesmith.evaluation.registry import LABEL, TEXT, of_kind
 from tunesmith.evaluation.score import EvalRow
+from tunesmith.records import Conversation
 from tunesmith.tokenize.templates import assistant_text, render_prompt
 
 NO_REFERENCE = ("no_assistant", "trailing_user")

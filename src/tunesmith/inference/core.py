@@ -193,25 +193,3 @@ def _run_step(engine) -> tuple[list[RequestOutput], list[tuple[str, str]]]:  # n
         engine.step()
         return [], [(rid, str(e)) for rid in failed]
     return outputs, []
-
-
-def build_engine(
-    model: str,
-    adapters: list[str] | None = None,
-    served_model_name: str | None = None,
-    threads: int | None = None,
-    **engine_kwargs: object,
-) -> object:
-    """A core process's engine for `tunesmith serve --model ... --adapter ...` (picklable
-    with `functools.partial`)."""
-    import torch
-
-    from tunesmith.inference.engine import Engine
-    from tunesmith.inference.grammar import GrammarCompiler
-    from tunesmith.serve.loading import load_served
-
-    if threads:
-        torch.set_num_threads(threads)
-    hf, tok, _ = load_served(model, adapters, served_model_name)
-    grammar = GrammarCompiler.from_tokenizer(tok, hf.config.vocab_size)
-    return Engine(hf, grammar=grammar, **engine_kwargs)

@@ -1,6 +1,6 @@
 """The engine core in its own process, behind the interface of `AsyncEngine`.
 
-    engine = ProcessEngine(partial(build_engine, "tiny-qwen2"))   # spawns the core, waits
+    engine = ProcessEngine(partial(build_engine, "tiny-qwen2"))  # serve/engine_process.py   # spawns the core, waits
     engine.start()
     async for out in engine.generate("r1", prompt_ids, SamplingParams(max_tokens=8)):
         ...
@@ -230,42 +230,3 @@ class ProcessEngine:
         self._pull.close(linger=0)
         self._ctx.term()
         self._dir.cleanup()
-
-
-def start_core(args: object) -> tuple[ProcessEngine, object, dict[str, str | None]]:
-    """`tunesmith serve --engine-process`: (front end, tokenizer, served names). The
-    tokenizer and the served names are resolved here (the model is loaded once in this
-    process to validate the flags, then dropped); the core process loads it for itself. When
-    the core dies the server process exits 1 a second later (the in-flight requests got
-    their error events first; /ready answers 503 meanwhile)."""
-    import gc
-    import os
-    import time
-    from functools import partial
-
-    from tunesmith.inference.core import build_engine
-    from tunesmith.serve.loading import load_served
-
-    model, tok, names = load_served(args.model, args.adapter, args.served_model_name)
-    del model
-    gc.collect()
-    factory = partial(
-        build_engine,
-        args.model,
-        args.adapter,
-        args.served_model_name,
-        args.threads,
-        max_batch=args.max_batch,
-        max_model_len=args.max_model_len,
-        token_budget=args.token_budget,
-        compile_buckets=args.compile_buckets or (),
-        prefix_caching=args.prefix_caching,
-    )
-
-    def stop_server(exitcode: int | None) -> None:
-        log.error("engine core died (exit code %s): the server exits 1", exitcode)
-        time.sleep(1.0)  # let the error events reach the clients
-        logging.shutdown()
-        os._exit(1)  # uvicorn would re-raise a signal on exit (130 / 143), not say "failed"
-
-    return ProcessEngine(factory, on_death=stop_server), tok, names

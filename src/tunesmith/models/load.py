@@ -125,8 +125,8 @@ def load_trained(
         return load_model_and_tokenizer(cfg)
     from peft import PeftModel
 
-    from tunesmith.adapters.prefix import register_mla_prefix
     from tunesmith.models.adapter_base import find_adapter_base
+    from tunesmith.models.mla_prefix import register_mla_prefix
 
     base_name = find_adapter_base(path)  # wherever the run now lives (models/adapter_base)
     base, _ = load_model_and_tokenizer(

@@ -51,7 +51,7 @@ def load_for_profile(
         return base
     from peft import PeftModel
 
-    from tunesmith.adapters.prefix import register_mla_prefix
+    from tunesmith.models.mla_prefix import register_mla_prefix
 
     register_mla_prefix(base.config)
     return PeftModel.from_pretrained(base, adapter_path, is_trainable=trainable)

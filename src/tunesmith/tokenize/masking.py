@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
 
-from tunesmith.data.types import Conversation
+from tunesmith.records import Conversation
 from tunesmith.tokenize.packing import IGNORE
 from tunesmith.tokenize.templates import Segment, render_segments
 

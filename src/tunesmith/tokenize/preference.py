@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from tunesmith.data.preference import PreferenceRecord
-from tunesmith.data.types import Conversation, Message
+from tunesmith.records import Conversation, Message, PreferenceRecord
 from tunesmith.tokenize.collate import collate_packed, collate_padded
 from tunesmith.tokenize.masking import encode_segments
 from tunesmith.tokenize.packing import IGNORE, Sample, pack_bins

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from tunesmith.data.types import Conversation, Message
 from tunesmith.errors import ConfigError
+from tunesmith.records import Conversation, Message
 from tunesmith.tokenize.tool_calls import render_calls, render_outputs, tools_block
 
 BOS = "<｜begin▁of▁sentence｜>"

@@ -12,8 +12,8 @@ from transformers import PreTrainedTokenizerBase
 from tunesmith.config.schema import Config, DataConfig
 from tunesmith.data.load import LoadResult, load_conversations
 from tunesmith.data.stream import JsonlReader
-from tunesmith.data.types import Conversation
 from tunesmith.errors import ConfigError
+from tunesmith.records import Conversation
 from tunesmith.tokenize.masking import encode_conversation
 from tunesmith.tokenize.packing import Sample
 

@@ -11,13 +11,13 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from tunesmith.config.schema import EVAL_METRICS, EvalConfig
-from tunesmith.data.types import Conversation
 from tunesmith.errors import ConfigError
 from tunesmith.evaluation.generate import generate_answers
 from tunesmith.evaluation.loglik import sample_losses
 from tunesmith.evaluation.metrics import exact_match, final_answer, perplexity
 from tunesmith.evaluation.records import items_from_conversations
 from tunesmith.evaluation.runner import EvalOptions, evaluate_items
+from tunesmith.records import Conversation
 from tunesmith.tokenize.packing import Sample
 from tunesmith.tokenize.templates import render_prompt
 

@@ -14,6 +14,8 @@ from tunesmith.compress.prune_layout import ffns_of, heads_of
 from tunesmith.compress.prune_structured import heads_to_keep, prune_units
 from tunesmith.compress.prune_unstructured import magnitude_prune, prunable, zero_smallest
 from tunesmith.compress.report import source_model_dir
+from tunesmith.config.export_settings import check_prune
+from tunesmith.config.settings import check_settings
 from tunesmith.errors import ConfigError
 from tunesmith.models.registry import PRESETS
 
@@ -38,68 +40,56 @@ def logits(model: torch.nn.Module) -> torch.Tensor:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (PruneOptions("sparse"), "--mode: 'sparse' is not one of unstructured, structured"),
-        (PruneOptions("unstructured"), "--mode unstructured needs --sparsity (0 < sparsity < 1)"),
-        (
-            PruneOptions("unstructured", sparsity=1.0),
-            "--sparsity: 1 is out of range; expected 0 < sparsity < 1",
-        ),
-        (
-            PruneOptions("unstructured", sparsity=-0.1),
-            "--sparsity: -0.1 is out of range; expected 0 < sparsity < 1",
-        ),
+        (PruneOptions("sparse"), "mode: 'sparse' is not one of unstructured, structured"),
+        (PruneOptions("unstructured"), "mode unstructured needs sparsity (0 < sparsity < 1)"),
+        (PruneOptions("unstructured", sparsity=1.0), "sparsity: must be < 1, got 1"),
+        (PruneOptions("unstructured", sparsity=-0.1), "sparsity: must be > 0, got -0.1"),
         (
             PruneOptions("unstructured", sparsity=0.5, scope="row"),
-            "--scope: 'row' is not one of layer, global",
+            "scope: 'row' is not one of layer, global",
         ),
         (
             PruneOptions("unstructured", sparsity=0.5, ffn_ratio=0.2),
-            "--ffn-ratio applies to --mode structured only",
+            "ffn_ratio applies to mode structured only",
         ),
         (
             PruneOptions("structured", ffn_ratio=0.2, sparsity=0.5),
-            "--sparsity applies to --mode unstructured only",
+            "sparsity applies to mode unstructured only",
         ),
-        (
-            PruneOptions("structured", ffn_ratio=1.0),
-            "--ffn-ratio: 1 is out of range; expected 0 <= ratio < 1",
-        ),
-        (
-            PruneOptions("structured", head_ratio=1.5),
-            "--head-ratio: 1.5 is out of range; expected 0 <= ratio < 1",
-        ),
+        (PruneOptions("structured", ffn_ratio=1.0), "ffn_ratio: must be < 1, got 1"),
+        (PruneOptions("structured", head_ratio=1.5), "head_ratio: must be < 1, got 1.5"),
         (
             PruneOptions("structured", ffn_ratio=0.0),
-            "--mode structured needs --ffn-ratio and/or --head-ratio above 0",
+            "mode structured needs ffn_ratio and/or head_ratio above 0",
         ),
         (
             PruneOptions("structured", ffn_ratio=0.2, importance="taylor"),
-            "--importance: 'taylor' is not one of magnitude, activation",
+            "importance: 'taylor' is not one of magnitude, activation",
         ),
         (
             PruneOptions("structured", ffn_ratio=0.2, importance="activation"),
-            "--importance activation needs --calib FILE (records to measure activations on)",
+            "importance activation needs calib (records to measure activations on)",
         ),
         (
             PruneOptions("structured", ffn_ratio=0.2, calib_samples=8),
-            "--calib-samples applies only with --calib FILE",
+            "calib_samples applies only with calib (records to measure on)",
         ),
         (
             PruneOptions("structured", ffn_ratio=0.2, calib=["c.jsonl"], calib_samples=0),
-            "--calib-samples: 0 is out of range; expected >= 1",
+            "calib_samples: must be >= 1, got 0",
         ),
     ],
 )
-def test_bad_options_are_refused_with_the_flag_and_the_range(options, message):
+def test_bad_options_are_refused_with_the_key_and_the_range(options, message):
     with pytest.raises(ConfigError) as e:
-        options.check()
+        check_settings(options, check_prune)
     assert str(e.value) == message
 
 
-def test_defaults_are_filled_per_mode():
-    u = PruneOptions("unstructured", sparsity=0.5).check()
+def test_defaults_come_from_the_schema():
+    u = check_settings(PruneOptions("unstructured", sparsity=0.5), check_prune)
     assert (u.scope, u.calib_samples) == ("layer", 32)
-    s = PruneOptions("structured", head_ratio=0.5).check()
+    s = check_settings(PruneOptions("structured", head_ratio=0.5), check_prune)
     assert (s.ffn_ratio, s.head_ratio, s.importance) == (0.0, 0.5, "magnitude")
 
 

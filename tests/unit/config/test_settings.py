@@ -48,6 +48,61 @@ def test_yaml_then_overrides_then_flags(tmp_path):
             "input: p.jsonl\nallow_emtpy: true\n",
             "unknown config key 'allow_emtpy' (in c.yaml, line 2); did you mean 'allow_empty'?",
         ),
+        (
+            ["data", "prepare"],
+            "input:\n  paths: [a.jsonl]\n  formt: auto\n",
+            "unknown config key 'input.formt' (in c.yaml, line 3); did you mean 'input.format'?",
+        ),
+        (
+            ["export", "merge"],
+            "adapter: runs/a\ndtpye: float16\n",
+            "unknown config key 'dtpye' (in c.yaml, line 2); did you mean 'dtype'?",
+        ),
+        (
+            ["export", "prune"],
+            "mode: unstructured\nsparsty: 0.5\n",
+            "unknown config key 'sparsty' (in c.yaml, line 2); did you mean 'sparsity'?",
+        ),
+        (
+            ["export", "quantize"],
+            "scheme: int8-weight-only\ngroup_sise: 64\n",
+            "unknown config key 'group_sise' (in c.yaml, line 2); did you mean 'group_size'?",
+        ),
+        (
+            ["export", "gguf"],
+            "model: m\nouttyp: q8_0\n",
+            "unknown config key 'outtyp' (in c.yaml, line 2); did you mean 'outtype'?",
+        ),
+        (
+            ["export", "report"],
+            "dirs: [a]\nmax_sample: 3\n",
+            "unknown config key 'max_sample' (in c.yaml, line 2); did you mean 'max_samples'?",
+        ),
+        (
+            ["serve"],
+            "model: tiny-qwen2\nmax_batchh: 4\n",
+            "unknown config key 'max_batchh' (in c.yaml, line 2); did you mean 'max_batch'?",
+        ),
+        (
+            ["chat"],
+            "model: tiny-qwen2\ntemprature: 0.5\n",
+            "unknown config key 'temprature' (in c.yaml, line 2); did you mean 'temperature'?",
+        ),
+        (
+            ["generate"],
+            "model: tiny-qwen2\nmax_token: 8\n",
+            "unknown config key 'max_token' (in c.yaml, line 2); did you mean 'max_tokens'?",
+        ),
+        (
+            ["deploy", "docker"],
+            "model: tiny-qwen2\nvarient: cuda\n",
+            "unknown config key 'varient' (in c.yaml, line 2); did you mean 'variant'?",
+        ),
+        (
+            ["deploy", "k8s"],
+            "model_uri: pvc://m\nmin_replica: 1\n",
+            "unknown config key 'min_replica' (in c.yaml, line 2); did you mean 'min_replicas'?",
+        ),
     ],
 )
 def test_misspelled_key_gets_did_you_mean(tmp_path, monkeypatch, capsys, command, text, message):
@@ -80,6 +135,70 @@ def test_errors_name_the_flag_or_key_the_user_typed(capsys, argv, message):
     assert capsys.readouterr().err == f"error: {message}\n"
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["export", "prune", "--model", "m", "--output", "o", "--mode", "structured"],
+            "--mode structured needs ffn_ratio and/or head_ratio above 0",
+        ),
+        (
+            ["export", "prune", "mode=unstructured", "sparsity=0.5", "--scope", "all"],
+            "--scope: 'all' is not one of layer, global",
+        ),
+        (
+            ["export", "prune", "mode=structured", "head_ratio=0.5", "--scope", "global"],
+            "--scope applies to mode unstructured only",
+        ),
+        (["export", "prune", "mode=unstructured", "sparsity=0.5"], "--model: required (or `model:` in CONFIG)"),
+        (["export", "report", "--reuse"], "DIR: required (or `dirs:` in CONFIG)"),
+        (["serve", "--model", "m", "--port", "70000"], "--port: must be <= 65535, got 70000"),
+        (["serve", "--model", "m", "max_batch=0"], "max_batch: must be >= 1, got 0 (in override 'max_batch=0')"),
+        (["chat", "--model", "m", "--top-p", "0"], "--top-p: must be > 0, got 0"),
+        (["generate", "--model", "m", "--output", "o.jsonl"], "--input: required (or `input:` in CONFIG)"),
+    ],
+)  # fmt: skip
+def test_rules_of_the_other_commands_name_what_the_user_typed(capsys, argv, message):
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+
+
+def test_export_report_takes_a_config_overrides_and_directories(tmp_path):
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text("output: out\nmax_samples: 5\n")
+    s = parse(["export", "report", str(cfg), "metrics=f1", "a", "b", "--reuse"])
+    assert (s.dirs, s.output, s.max_samples, s.metrics, s.reuse) == (
+        ["a", "b"],
+        "out",
+        5,
+        "f1",
+        True,
+    )
+    cfg.write_text("dirs: [x, y]\n")
+    assert parse(["export", "report", str(cfg), "--remeasure"]).dirs == ["x", "y"]
+
+
+def test_serve_flags_are_shortcuts_for_the_same_settings(tmp_path):
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text("model: tiny-qwen2\nport: 9000\nadapter: [a=runs/a]\n")
+    s = parse(["serve", str(cfg), "max_batch=4", "--adapter", "b=runs/b", "--adapter", "c=runs/c"])
+    assert (s.model, s.port, s.max_batch) == ("tiny-qwen2", 9000, 4)
+    assert s.adapter == ["b=runs/b", "c=runs/c"]  # the flag replaces the file's list
+    g = parse(
+        ["generate", "--model", "m", "--input", "i", "--output", "o", "--stop", "x", "--stop", "y"]
+    )
+    assert (g.stop, g.max_tokens) == (["x", "y"], 256)
+    assert parse(["chat", "--model", "m"]).max_tokens == 512
+
+
+def test_every_command_schema_describes_its_fields():
+    for command, schema in SCHEMAS.items():
+        fields = describe_fields(schema)
+        assert fields, command
+        for f in fields:
+            assert f["help"] and f["flag"].startswith(("--", "DIR")), (command, f["key"])
+
+
 def test_fields_are_listed_for_generated_forms():
     fields = {f["key"]: f for f in describe_fields(EvalRunSettings)}
     assert fields["max_new_tokens"] == {
@@ -92,7 +211,10 @@ def test_fields_are_listed_for_generated_forms():
         "min": 1,
         "max": None,
         "gt": None,
+        "lt": None,
         "required": False,
+        "repeat": False,
+        "positional": False,
     }
     assert fields["format"]["choices"][0] == "auto" and fields["model"]["required"]
     train = {f["key"]: f for f in describe_fields(SCHEMAS["train"])}

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from tunesmith.data.load import load_conversations
-from tunesmith.data.types import Message, ToolCall
 from tunesmith.errors import DataError
+from tunesmith.records import Message, ToolCall
 
 TOOLS = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}]
 OPENAI = {

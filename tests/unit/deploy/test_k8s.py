@@ -7,6 +7,7 @@ import json
 
 import kubernetes_validate
 import pytest
+import yaml
 from deploy_helpers import assert_usage_error, load_yaml, load_yaml_text, run_cli
 
 from tunesmith.deploy.common import dashboard_json
@@ -214,13 +215,13 @@ BAD = [
     (["--cpu", "four"], "error: --cpu 'four': expected a positive Kubernetes quantity such as 4 or 500m"),
     (["--cpu", "0"], "error: --cpu '0': expected a positive Kubernetes quantity such as 4 or 500m"),
     (["--memory", "16GB"], "error: --memory '16GB': expected a positive Kubernetes quantity such as 16Gi"),
-    (["--gpus", "-1"], "error: --gpus must be >= 0, got -1"),
-    (["--min-replicas", "0"], "error: --min-replicas 0 / --max-replicas 8: expected 1 <= min <= max"),
-    (["--min-replicas", "3", "--max-replicas", "2"], "error: --min-replicas 3 / --max-replicas 2: expected 1 <= min <= max"),
-    (["--target-cpu", "101"], "error: --target-cpu must be a percentage in 1..100, got 101"),
-    (["--target-waiting", "0"], "error: --target-waiting must be > 0, got 0.0"),
-    (["--drain-seconds", "-1"], "error: --drain-seconds must be >= 0, got -1.0"),
-    (["--prestop-seconds", "-2"], "error: --prestop-seconds must be >= 0, got -2"),
+    (["--gpus", "-1"], "error: --gpus: must be >= 0, got -1"),
+    (["--min-replicas", "0"], "error: --min-replicas: must be >= 1, got 0"),
+    (["--min-replicas", "3", "--max-replicas", "2"], "error: --min-replicas 3 / max_replicas 2: expected min <= max"),
+    (["--target-cpu", "101"], "error: --target-cpu: must be <= 100, got 101"),
+    (["--target-waiting", "0"], "error: --target-waiting: must be > 0, got 0"),
+    (["--drain-seconds", "-1"], "error: --drain-seconds: must be >= 0, got -1"),
+    (["--prestop-seconds", "-2"], "error: --prestop-seconds: must be >= 0, got -2"),
     (["--api-key-secret", "Key!"], "error: --api-key-secret 'Key!': expected a Secret name"),
 ]  # fmt: skip
 
@@ -239,14 +240,41 @@ def test_bad_options_exit_2_and_write_nothing(tmp_path, capsys, extra, message):
 @pytest.mark.parametrize(
     ("argv", "usage"),
     [
-        (["deploy", "k8s", "--output", "o"], "the following arguments are required: --model-uri"),
-        (["deploy", "k8s", "--model-uri", "pvc://m"], "the following arguments are required: --output"),
-        (["deploy", "k8s", "--model-uri", "pvc://m", "--output", "o", "--gpus", "x"], "argument --gpus: invalid int value: 'x'"),
         (["deploy", "nope"], "argument TARGET: invalid choice: 'nope'"),
     ],
 )  # fmt: skip
 def test_usage_errors_exit_2(capsys, argv, usage):
     assert_usage_error(capsys, argv, usage)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--output", "o"], "--model-uri: required (or `model_uri:` in CONFIG)"),
+        (["--model-uri", "pvc://m"], "--output: required (or `output:` in CONFIG)"),
+        (["--model-uri", "pvc://m", "--output", "o", "--gpus", "x"], "--gpus: expected an integer, got 'x' (str)"),
+    ],
+)  # fmt: skip
+def test_missing_and_mistyped_settings_exit_2(tmp_path, capsys, argv, message):
+    code, stdout, err = run_cli(capsys, ["deploy", "k8s", *argv])
+    assert (code, stdout, err) == (2, "", f"error: {message}\n")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_config_file_overrides_and_no_api_key(tmp_path, capsys):
+    cfg = tmp_path / "k8s.yaml"
+    cfg.write_text("model_uri: pvc://models/demo\ngpus: 1\nname: demo\n")
+    out = tmp_path / "k8s"
+    argv = ["deploy", "k8s", str(cfg), "max_replicas=3", "--output", str(out), "--no-api-key"]
+    code, _, err = run_cli(capsys, argv)
+    assert (code, err) == (0, "")
+    deployment = yaml.safe_load((out / "deployment.yaml").read_text())
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert deployment["metadata"]["name"] == "demo"
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert "TUNESMITH_API_KEY" not in str(container.get("env", []))
+    hpa = yaml.safe_load((out / "hpa.yaml").read_text())
+    assert hpa["spec"]["maxReplicas"] == 3
 
 
 def test_a_non_empty_output_needs_overwrite(tmp_path, capsys):

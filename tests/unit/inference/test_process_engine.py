@@ -14,8 +14,8 @@ from inference_helpers import hf_greedy, random_prompts, tiny_model
 
 from tunesmith.inference import BASE, Engine, InvalidRequestError, SamplingParams
 from tunesmith.inference.async_engine import EngineFailure
-from tunesmith.inference.core import build_engine
 from tunesmith.inference.process_engine import ProcessEngine
+from tunesmith.serve.engine_process import build_engine
 
 GREEDY = SamplingParams(max_tokens=6, temperature=0.0)
 

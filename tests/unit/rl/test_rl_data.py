@@ -7,8 +7,8 @@ import json
 import pytest
 
 from tunesmith.data.rl import load_rl_records
-from tunesmith.data.types import Message
 from tunesmith.errors import DataError
+from tunesmith.records import Message
 
 
 def _write(tmp_path, *records, name="rl.jsonl"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tunesmith.data.types import Conversation, Message
+from tunesmith.records import Conversation, Message
 from tunesmith.tokenize import (
     Segment,
     load_tokenizer,

@@ -14,7 +14,7 @@ from helpers import tiny_config
 from tunesmith.api import train
 from tunesmith.config.load import config_from_dict
 from tunesmith.data.stream import START, JsonlReader
-from tunesmith.demo.task import chat_dataset
+from tunesmith.data.tag_task import chat_dataset
 from tunesmith.errors import ConfigError, DataError
 from tunesmith.tokenize.templates import load_tokenizer
 from tunesmith.training.data import EncodeStats

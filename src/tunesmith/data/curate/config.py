@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tunesmith.config.fields import coerce, fields_of, join, show
-from tunesmith.config.load import _Source, split_override
+from tunesmith.config.fields import show
+from tunesmith.config.load import Source, merge_values, set_value, split_override, suggest
 from tunesmith.config.yaml_io import Loader, parse_value, read_yaml
 from tunesmith.data.curate.checks import check_prepare_config
 from tunesmith.data.curate.options import STEPS, PrepareConfig, StepSpec
@@ -28,32 +29,17 @@ from tunesmith.errors import ConfigError
 SECTIONS = ("input", "output", "steps")
 
 
-def _nearest(name: str, valid: list[str], prefix: str = "") -> str:
-    close = difflib.get_close_matches(name, valid, n=1)
-    if close:
-        return f"; did you mean '{join(prefix, close[0])}'?"
-    under = f" under '{prefix}'" if prefix else ""
-    return f"; valid keys{under}: {', '.join(valid)}"
+def _set(obj: Any, name: str, value: Any, src: Source, prefix: str) -> None:
+    set_value(obj, [name], value, replace(src, root=type(obj)), prefix)
 
 
-def _set(obj: Any, name: str, value: Any, src: _Source, prefix: str) -> None:
-    infos = fields_of(type(obj))
-    key = join(prefix, name)
-    if name not in infos:
-        hint = _nearest(name, list(infos), prefix)
-        raise ConfigError(f"unknown config key '{key}'{src.where(key)}{hint}")
-    setattr(obj, name, coerce(value, infos[name], key, src.where(key), src.raw.get(key)))
+def _merge(obj: Any, data: Any, src: Source, prefix: str) -> None:
+    merge_values(obj, data, replace(src, root=type(obj)), prefix)
 
 
-def _merge(obj: Any, data: Any, src: _Source, prefix: str) -> None:
-    if data is None:
-        return
-    if not isinstance(data, Mapping):
-        raise ConfigError(
-            f"{prefix}: expected a mapping of settings, got {show(data)}{src.where(prefix)}"
-        )
-    for key, value in data.items():
-        _set(obj, str(key), value, src, prefix)
+def _unknown_section(key: str, src: Source) -> ConfigError:
+    hint = suggest(key, PrepareConfig, "", PrepareConfig)
+    return ConfigError(f"unknown config key '{key}'{src.where(key)}{hint}")
 
 
 def _unknown_step(name: str, where: str) -> ConfigError:
@@ -65,7 +51,7 @@ def _unknown_step(name: str, where: str) -> ConfigError:
     return ConfigError(f"unknown step '{name}'{where}{hint} (steps: {', '.join(STEPS)})")
 
 
-def parse_steps(value: Any, src: _Source, lines: list[int] | None = None) -> list[StepSpec]:
+def parse_steps(value: Any, src: Source, lines: list[int] | None = None) -> list[StepSpec]:
     """StepSpecs from a YAML list of names or single-key mappings {name: settings}."""
     if not isinstance(value, list):
         raise ConfigError(f"steps: expected a list of steps, got {show(value)}{src.where('steps')}")
@@ -93,7 +79,7 @@ def parse_steps(value: Any, src: _Source, lines: list[int] | None = None) -> lis
     return specs
 
 
-def _index_steps(text: str, src: _Source) -> list[int]:
+def _index_steps(text: str, src: Source) -> list[int]:
     """Lines of the `steps` entries, and of their settings into `src.lines` / `src.raw`."""
     root = yaml.compose(text, Loader=Loader)
     steps = None
@@ -119,13 +105,13 @@ def _index_steps(text: str, src: _Source) -> list[int]:
 
 def _apply_file(cfg: PrepareConfig, path: str | Path) -> None:
     doc = read_yaml(path)
-    src = _Source(str(path), dict(doc.lines), dict(doc.raw))
+    src = Source(str(path), dict(doc.lines), dict(doc.raw))
     step_lines = _index_steps(Path(path).read_text(encoding="utf-8"), src)
     apply_mapping(cfg, doc.data, src, step_lines)
 
 
 def apply_mapping(
-    cfg: PrepareConfig, data: Any, src: _Source, step_lines: list[int] | None = None
+    cfg: PrepareConfig, data: Any, src: Source, step_lines: list[int] | None = None
 ) -> None:
     """Apply a parsed document {input: ..., output: ..., steps: [...]} onto `cfg`."""
     if data is None:
@@ -142,15 +128,13 @@ def apply_mapping(
         elif key in ("input", "output"):
             _merge(getattr(cfg, key), value, src, key)
         else:
-            raise ConfigError(
-                f"unknown config key '{key}'{src.where(key)}{_nearest(key, list(SECTIONS))}"
-            )
+            raise _unknown_section(key, src)
 
 
 def _apply_override(cfg: PrepareConfig, text: str) -> None:
     key, raw = split_override(text)
     value = parse_value(raw)
-    src = _Source(f"override {text!r}", raw={key: raw})
+    src = Source(f"override {text!r}", raw={key: raw})
     head, *rest = key.split(".")
     if head == "steps" and not rest:
         cfg.steps = parse_steps(value, src)
@@ -179,9 +163,7 @@ def _apply_override(cfg: PrepareConfig, text: str) -> None:
         else:
             _merge(section, value, src, head)
     else:
-        raise ConfigError(
-            f"unknown config key '{key}'{src.where(key)}{_nearest(head, list(SECTIONS))}"
-        )
+        raise ConfigError(str(_unknown_section(head, src)).replace(f"'{head}'", f"'{key}'", 1))
 
 
 def load_prepare_config(
@@ -216,7 +198,7 @@ def prepare_config_from(
         return config
     if isinstance(config, Mapping):
         cfg = PrepareConfig()
-        apply_mapping(cfg, config, _Source())
+        apply_mapping(cfg, config, Source())
         for text in overrides or ():
             _apply_override(cfg, text)
         check_prepare_config(cfg)

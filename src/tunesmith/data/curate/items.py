@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tunesmith.data.types import Conversation, Message, ToolCall
+from tunesmith.records import Conversation, Message, ToolCall
 
 FORMAT_KEYS = frozenset(
     {

@@ -27,7 +27,7 @@ from typing import Any
 from tunesmith.data.curate.base import Drop, Result, Step
 from tunesmith.data.curate.items import Item, clone
 from tunesmith.data.curate.options import PiiOptions
-from tunesmith.data.types import Conversation, Message
+from tunesmith.records import Conversation, Message
 
 TAGS = {
     "email": "<EMAIL>",

@@ -12,8 +12,8 @@ from transformers import PreTrainedTokenizerBase
 
 from tunesmith.config.schema import Config
 from tunesmith.data.preference import PreferenceData, PreferenceRecord, load_preference
-from tunesmith.data.types import Message
 from tunesmith.errors import ConfigError
+from tunesmith.records import Message
 from tunesmith.tokenize.preference import (
     EncodeCounts,
     PreferenceItem,

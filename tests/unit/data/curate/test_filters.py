@@ -12,7 +12,7 @@ from tunesmith.data.curate.items import Item
 from tunesmith.data.curate.options import PII_KINDS, PiiOptions, QualityOptions
 from tunesmith.data.curate.pii import Pii, luhn_ok, scrub
 from tunesmith.data.curate.quality import Quality, gopher_reason
-from tunesmith.data.types import Conversation, Message
+from tunesmith.records import Conversation, Message
 
 WORDS = [
     "alpha",

@@ -24,8 +24,8 @@ from tunesmith.data.curate.options import (
     TemplateOptions,
 )
 from tunesmith.data.curate.split import Split
-from tunesmith.data.types import Conversation, Message
 from tunesmith.errors import ConfigError
+from tunesmith.records import Conversation, Message
 
 
 def item(i: int, user: str = "q", answer: str = "a", **extras) -> Item:

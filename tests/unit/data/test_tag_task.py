@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import random
 
-from tunesmith.demo.task import KEYS, N_TRAIN_KEYS, TAGS, chat_dataset, prose_document, tag_table
+from tunesmith.data.tag_task import (
+    KEYS,
+    N_TRAIN_KEYS,
+    TAGS,
+    chat_dataset,
+    prose_document,
+    tag_table,
+)
 from tunesmith.tokenize.templates import load_tokenizer
 
 
