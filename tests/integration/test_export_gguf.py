@@ -11,6 +11,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from helpers import gguf_sources
 from tunesmith.cli.main import main
+from tunesmith.compress.llama_cpp import llama_class
 from tunesmith.config.schema import ModelConfig
 from tunesmith.inference import Engine, SamplingParams
 from tunesmith.models.load import load_model_and_tokenizer
@@ -56,20 +57,8 @@ def test_file_output_puts_the_modelfile_beside_it(models, tmp_path, capsys):
 
 
 def _llama_cpp():  # noqa: ANN202
-    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
-    from llama_cpp import llama as module
-
-    # No "extra" CPU buffer types (AMX / repacked weights): on VMs that list AMX in cpuinfo
-    # without enabling it, ggml's AMX q8_0 kernels die with SIGILL.
-    default = llama_cpp.llama_model_default_params
-
-    def params():  # noqa: ANN202
-        p = default()
-        p.use_extra_bufts = False
-        return p
-
-    module.llama_cpp.llama_model_default_params = params
-    return module.Llama
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    return llama_class()
 
 
 @pytest.mark.parametrize(

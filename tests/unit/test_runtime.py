@@ -164,3 +164,65 @@ def test_threads_flag_rejects_zero() -> None:
     )
     assert out.returncode == 2
     assert "argument --threads: '0': expected a whole number of threads >= 1" in out.stderr
+
+
+def _stat(tmp_path: Path, rows: dict[int, tuple[int, ...]]) -> Path:
+    """A /proc/stat with per-CPU rows (user nice system idle iowait irq softirq steal)."""
+    text = "cpu  1 2 3 4 5 6 7 8 0 0\n" + "".join(
+        f"cpu{i} {' '.join(map(str, row))} 0 0\n" for i, row in rows.items()
+    )
+    path = tmp_path / "stat"
+    path.write_text(text + "intr 5 0 0\n")
+    return path
+
+
+def test_busy_time_leaves_out_idle_iowait_and_niced_work(tmp_path: Path) -> None:
+    stat = _stat(tmp_path, {0: (10, 500, 20, 100, 7, 1, 2, 3), 1: (5, 0, 5, 90, 0, 0, 0, 0)})
+    assert runtime._busy_and_total(stat, {0, 1}) == (10 + 20 + 1 + 2 + 3 + 5 + 5, 643 + 100)
+    assert runtime._busy_and_total(stat, {1}) == (10, 100)  # CPUs outside affinity ignored
+    assert runtime._busy_and_total(tmp_path / "missing", {0}) is None
+
+
+def test_wait_policy_follows_the_measured_load() -> None:
+    busy: dict[str, str] = {"OMP_NUM_THREADS": "2"}
+    plan = configure_threads(env=busy, probe=lambda: 1.4)
+    assert (plan.wait_policy, busy["OMP_WAIT_POLICY"], "GOMP_SPINCOUNT" in busy) == (
+        "PASSIVE",
+        "PASSIVE",
+        False,
+    )
+    assert plan.describe() == (
+        "threads: 2 (OMP_NUM_THREADS=2); "
+        "OpenMP wait policy: passive (other processes busy on 1.4 CPUs)"
+    )
+    quiet: dict[str, str] = {"OMP_NUM_THREADS": "2"}
+    plan = configure_threads(env=quiet, probe=lambda: 0.1)
+    assert (quiet["OMP_WAIT_POLICY"], quiet["GOMP_SPINCOUNT"]) == ("ACTIVE", "10000")
+    assert plan.describe().endswith(
+        "short spin, GOMP_SPINCOUNT=10000 (quiet: others busy on 0.1 CPUs)"
+    )
+    own = {"OMP_NUM_THREADS": "2", "GOMP_SPINCOUNT": "500"}
+    configure_threads(env=own, probe=lambda: 0.0)
+    assert own["GOMP_SPINCOUNT"] == "500"  # the user's spin count stays
+    unknown: dict[str, str] = {"OMP_NUM_THREADS": "2"}
+    assert "load unknown" in configure_threads(env=unknown, probe=lambda: None).describe()
+    assert unknown["OMP_WAIT_POLICY"] == "PASSIVE"
+
+    def never() -> float:
+        raise AssertionError("one thread needs no probe")
+
+    single: dict[str, str] = {"OMP_NUM_THREADS": "1"}
+    assert configure_threads(env=single, probe=never).describe().endswith("policy: passive")
+
+
+def test_a_cpu_bound_neighbour_is_seen_by_the_probe() -> None:
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+
+        time.sleep(0.3)  # past interpreter start-up
+        load = runtime.other_load(seconds=0.5)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert load is not None and load >= runtime.BUSY_CPUS

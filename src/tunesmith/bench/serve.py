@@ -168,7 +168,7 @@ def run_bench(
         )
         runs = _measure(hf, model, workloads, threads, console, extra)
         engine_report = _engine_arms(
-            hf, pool, max_tokens, compile_buckets, (prefix_len, prefix_prompts, prefix_samples)
+            hf, tok, pool, max_tokens, compile_buckets, (prefix_len, prefix_prompts, prefix_samples)
         )
     finally:
         torch.set_num_threads(threads_before)
@@ -198,12 +198,18 @@ def run_bench(
     return report
 
 
-def _engine_arms(hf, pool, max_tokens, compile_buckets, prefix) -> dict:  # noqa: ANN001
-    """The engine-alone arms (see `serve_engine`)."""
-    from tunesmith.bench.serve_engine import kv_bytes_report, shared_prefix, single_stream
+def _engine_arms(hf, tok, pool, max_tokens, compile_buckets, prefix) -> dict:  # noqa: ANN001
+    """The engine-alone arms (see `serve_engine`), and llama.cpp's single stream."""
+    from tunesmith.bench.serve_engine import (
+        kv_bytes_report,
+        llama_cpp_stream,
+        shared_prefix,
+        single_stream,
+    )
 
     prefix_len, prompts, samples = prefix
     report = {"single_stream": single_stream(hf, pool[0], max_tokens, compile_buckets)}
+    report["single_stream"]["llama.cpp f16"] = llama_cpp_stream(hf, tok, pool[0], max_tokens)
     if prefix_len > 0:
         report["shared_prefix"] = shared_prefix(hf, pool, max_tokens, prefix_len, prompts, samples)
     report["kv_bytes_per_token"] = kv_bytes_report(hf.config)

@@ -1,7 +1,9 @@
 """Engine-alone arms of `tunesmith bench serve` (in this process, no HTTP):
 
 - single stream: one request decoding `max_tokens` tokens (greedy), output tokens/s, with
-  the HF forward, the engine's own forward, and (with `compile_buckets`) compiled;
+  the HF forward, the engine's own forward, (with `compile_buckets`) compiled, and llama.cpp
+  on the same model converted by `tunesmith export gguf` (f16) when llama-cpp-python is
+  importable (an optional package: it builds llama.cpp from source);
 - shared prefix: `prompts` prompts x `samples` samples each, every prompt starting with the
   same `prefix_len`-token prefix (a system prompt; the n samples of one prompt), all queued
   at once: prompt tokens computed and output tokens/s with prefix caching off and on, and
@@ -16,7 +18,9 @@ shows as errors.
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -81,6 +85,42 @@ def single_stream(
     return out
 
 
+def llama_cpp_stream(hf: torch.nn.Module, tok, prompt: list[int], max_tokens: int) -> dict:  # noqa: ANN001
+    """llama.cpp's single-stream greedy decode on this model exported to GGUF f16, with as
+    many threads as torch has (the faster of 2 runs); an `error` entry when it cannot run."""
+    from tunesmith.compress.gguf_export import ARCHS, export_gguf
+    from tunesmith.compress.llama_cpp import greedy_tokens, llama_class, open_gguf
+    from tunesmith.inference import Engine, SamplingParams
+
+    if llama_class() is None:
+        return {
+            "error": "not run: llama-cpp-python is not installed (pip install llama-cpp-python)"
+        }
+    if hf.config.model_type not in ARCHS:
+        return {"error": f"not run: export gguf does not write {hf.config.model_type}"}
+    with tempfile.TemporaryDirectory(prefix="tunesmith-gguf-") as tmp:
+        src = Path(tmp) / "model"
+        hf.save_pretrained(src)
+        tok.save_pretrained(src)
+        export_gguf(str(src), Path(tmp) / "gguf", "f16")
+        llm = open_gguf(
+            Path(tmp) / "gguf" / "model.gguf", torch.get_num_threads(), len(prompt) + max_tokens + 8
+        )
+        best, tokens = 0.0, []
+        for _ in range(2):
+            start = time.perf_counter()
+            tokens = greedy_tokens(llm, prompt, max_tokens)
+            best = max(best, len(tokens) / (time.perf_counter() - start))
+        del llm
+    ours = Engine(hf, max_batch=1).generate([prompt], SamplingParams(max_tokens, temperature=0.0))
+    same = 0
+    for a, b in zip(tokens, ours[0].token_ids, strict=False):
+        if a != b:
+            break
+        same += 1
+    return {"tokens_per_s": round(best, 1), "startup_compile_s": 0.0, "same_prefix_tokens": same}
+
+
 def shared_prefix(
     hf: torch.nn.Module,
     pool: list[list[int]],
@@ -124,7 +164,15 @@ def print_engine_report(report: dict, console) -> None:  # noqa: ANN001
             extra = (
                 f" (compiled in {r['startup_compile_s']:.1f} s)" if r["startup_compile_s"] else ""
             )
+            if "same_prefix_tokens" in r:
+                extra = f" (first {r['same_prefix_tokens']} tokens equal to the engine's greedy)"
             console.print(f"single stream, {name}: {r['tokens_per_s']:,.1f} output tokens/s{extra}")
+    ours, cpp = single.get("own forward", {}), single.get("llama.cpp f16", {})
+    if "tokens_per_s" in ours and "tokens_per_s" in cpp:
+        console.print(
+            f"single stream: llama.cpp f16 is {cpp['tokens_per_s'] / ours['tokens_per_s']:.2f}x "
+            "the engine's own forward (target: within 1.5x)"
+        )
     sp = report.get("shared_prefix")
     if sp:
         console.print(

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from tunesmith.bench.serve_engine import kv_bytes_report, shared_prefix, single_stream
+from tunesmith.bench.serve_engine import (
+    kv_bytes_report,
+    llama_cpp_stream,
+    shared_prefix,
+    single_stream,
+)
 from tunesmith.config.schema import ModelConfig
 from tunesmith.models.load import load_model_and_tokenizer
 from tunesmith.models.tiny import tiny_deepseek_v3_config, tiny_llama_config
@@ -30,3 +36,22 @@ def test_single_stream_and_shared_prefix_arms_run() -> None:
     assert sp["off"]["prefill_tokens_computed"] == sp["prompt_tokens"]
     assert sp["on"]["prefill_tokens_computed"] <= sp["prompt_tokens"]
     assert sp["same_outputs"] == 6
+
+
+def test_llama_cpp_arm_says_why_it_did_not_run(monkeypatch) -> None:  # noqa: ANN001
+    from tunesmith.compress import llama_cpp
+
+    model, tok = load_model_and_tokenizer(ModelConfig(name_or_path="tiny-qwen2"), seed=0)
+    monkeypatch.setattr(llama_cpp, "llama_class", lambda: None)
+    assert llama_cpp_stream(model, tok, [5, 6, 7], 3) == {
+        "error": "not run: llama-cpp-python is not installed (pip install llama-cpp-python)"
+    }
+
+
+def test_llama_cpp_arm_decodes_the_engines_greedy_tokens() -> None:
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (optional arm)")
+    torch.set_num_threads(1)
+    model, tok = load_model_and_tokenizer(ModelConfig(name_or_path="tiny-llama"), seed=0)
+    got = llama_cpp_stream(model.eval(), tok, [5, 6, 7, 8], 6)
+    assert got["tokens_per_s"] > 0
+    assert got["same_prefix_tokens"] == 6  # f16 weights of a random model: same greedy tokens

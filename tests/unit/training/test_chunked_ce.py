@@ -118,6 +118,11 @@ def test_chunk_rows_budget() -> None:
     assert chunk_rows(4096, 151_936) == 32  # 32 x 151,936 logits = 4.9M elements
     assert chunk_rows(100, 1000) == 100  # small vocab: one chunk
     assert chunk_rows(100, 1000, chunk=7) == 7
+    # with the head's width: chunks of up to half the weight's elements (the weight-gradient
+    # pass per chunk must be paid for by enough rows), never below the 8M-element rule
+    assert chunk_rows(4096, 151_936, width=1536) == 512
+    assert chunk_rows(4096, 129_280, width=7168) == 2048  # DeepSeek-V3's head
+    assert chunk_rows(4096, 4096, width=128) == 2048  # tiny models: the 8M rule, unchanged
 
 
 def test_token_logprobs_match_log_softmax() -> None:
