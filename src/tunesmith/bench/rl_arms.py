@@ -49,7 +49,9 @@ def train_trl(spec: dict) -> dict:
     from tunesmith.models.load import load_model_and_tokenizer
 
     hf_logging.set_verbosity_error()
-    model, tok = load_model_and_tokenizer(ModelConfig(name_or_path=spec["model"]), seed=spec["seed"])
+    model, tok = load_model_and_tokenizer(
+        ModelConfig(name_or_path=spec["model"]), seed=spec["seed"]
+    )
     lora = _lora(spec)
     peft = LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=0.0,
                       target_modules=lora["target_modules"], task_type="CAUSAL_LM")  # fmt: skip

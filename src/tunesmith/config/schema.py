@@ -339,13 +339,17 @@ GRPO_LOSSES = ["grpo", "dr_grpo", "dapo", "gspo"]
 
 @dataclass
 class GrpoConfig:
-    group_size: int = opt(8, "completions sampled per prompt (the group its advantage is relative to)", min=2)
+    group_size: int = opt(
+        8, "completions sampled per prompt (the group its advantage is relative to)", min=2
+    )
     prompts_per_step: int = opt(
         8, "prompts per rollout batch, all processes together (a multiple of the process count)",
         min=1,
     )  # fmt: skip
     max_completion_length: int = opt(64, "generated tokens per completion at most", min=1)
-    temperature: float = opt(1.0, "rollout sampling temperature (the loss scores logits / T)", gt=0.0)
+    temperature: float = opt(
+        1.0, "rollout sampling temperature (the loss scores logits / T)", gt=0.0
+    )
     top_p: float = opt(1.0, "rollout nucleus sampling", gt=0.0, max=1.0)
     top_k: int = opt(0, "rollout top-k sampling; 0 = off", min=0)
     num_iterations: int = opt(
@@ -406,7 +410,7 @@ class Config:
     recipe: str = opt(
         "sft",
         "training objective: sft (cross-entropy on the labels), distill (a frozen teacher's "
-        "distributions too; settings in distill) or preference (DPO family on preference "
+        "distributions too; settings in distill), preference (DPO family on preference "
         "pairs; settings in preference) or grpo (RL with verifiable rewards, rollouts from the "
         "engine; settings in grpo); method.name chooses which weights train",
         choices=RECIPES,

@@ -26,7 +26,13 @@ from tunesmith.training.loss import Terms
 from tunesmith.training.rl.batch import token_logps
 from tunesmith.training.rl.losses import PolicyLossConfig, policy_loss
 
-STAT_KEYS = ("clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean", "kl", "entropy")
+STAT_KEYS = (
+    "clip_ratio/low_mean",
+    "clip_ratio/high_mean",
+    "clip_ratio/region_mean",
+    "kl",
+    "entropy",
+)
 
 
 def reference_mode(beta: float, method: str) -> str:

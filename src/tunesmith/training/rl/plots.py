@@ -32,7 +32,10 @@ def plot_rewards(metrics: Path, path: Path) -> None:
     records = read_records(metrics)
     keys = {k for r in records for k in r}
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for key in ["reward", *sorted(k for k in keys if k.startswith("rewards/") and k.endswith("/mean"))]:
+    for key in [
+        "reward",
+        *sorted(k for k in keys if k.startswith("rewards/") and k.endswith("/mean")),
+    ]:
         xs, ys = _series(records, key)
         if xs:
             left.plot(xs, ys, "-", label=key.removesuffix("/mean"))

@@ -146,20 +146,19 @@ def load_prompts(cfg: Config, tok: PreTrainedTokenizerBase) -> Prompts:
     required = ("answer",) if any(r == "accuracy" for r in cfg.grpo.rewards) else ()
     splits, stats = {}, {}
     for name, paths in (("train", d.train), ("validation", d.validation)):
-        data = (
-            load_rl_records(paths, d.on_error, required, d.system_prompt) if paths else RLData()
-        )
+        data = load_rl_records(paths, d.on_error, required, d.system_prompt) if paths else RLData()
         split, st = _encode(data, tok, d.max_len)
         splits[name], stats[name] = split, st
     if not splits["train"].ids:
         raise ConfigError(
-            f"data.train: no usable prompt in {', '.join(d.train)} "
-            f"({stats['train'].as_dict()})"
+            f"data.train: no usable prompt in {', '.join(d.train)} ({stats['train'].as_dict()})"
         )
     return Prompts(splits["train"], splits["validation"], stats)
 
 
-def _encode(data: RLData, tok: PreTrainedTokenizerBase, max_len: int) -> tuple[PromptSplit, SplitStats]:
+def _encode(
+    data: RLData, tok: PreTrainedTokenizerBase, max_len: int
+) -> tuple[PromptSplit, SplitStats]:
     st = SplitStats(data.records_in, 0, data.rejected, 0, dict(data.rejected_by_reason))
     split = PromptSplit([], [])
     for rec in data.records:

@@ -156,8 +156,10 @@ def _run(engine: Engine, *, until_prefilled: bool = False) -> dict:
     until every request finished. Returns the finished outputs by request id."""
     final = {}
     while engine.has_unfinished():
-        if until_prefilled and not engine.num_waiting and all(
-            not r.in_prefill for r in engine.requests.values()
+        if (
+            until_prefilled
+            and not engine.num_waiting
+            and all(not r.in_prefill for r in engine.requests.values())
         ):
             break
         for o in engine.step():

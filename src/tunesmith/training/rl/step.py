@@ -65,7 +65,9 @@ def make_rollout(
     mine = list(range(ranks.rank, P, ranks.world))  # positions in the rollout batch
     records = [prompts.train.records[order[i]] for i in mine]
     module = ranks.unwrap(model)
-    ro = generate(module, [prompts.train.ids[order[i]] for i in mine], mine, batch, settings(cfg, tok))
+    ro = generate(
+        module, [prompts.train.ids[order[i]] for i in mine], mine, batch, settings(cfg, tok)
+    )
     texts = decode(tok, ro)
     scores = score(
         functions,
@@ -79,7 +81,9 @@ def make_rollout(
     adv_all = group_advantages(rewards, G, advantage_scale(cfg))
     constant = constant_groups(rewards, G)
     advantages = adv_all[rows]
-    keep = [k for k in range(len(rows)) if not (g.drop_constant_groups and constant[int(rows[k]) // G])]
+    keep = [
+        k for k in range(len(rows)) if not (g.drop_constant_groups and constant[int(rows[k]) // G])
+    ]
 
     window: list[dict[str, Any] | None] = [None] * (cfg.train.grad_accum * ranks.world)
     parts = split_evenly(len(keep), cfg.train.grad_accum)
@@ -203,7 +207,9 @@ class Evaluator:
         ranks = self.engine.ranks
         mine = list(range(ranks.rank, len(self.ids), ranks.world))
         module = ranks.unwrap(self.opt.model)
-        ro = generate(module, [self.ids[i] for i in mine], mine, -1, settings(self.cfg, self.tok), greedy=True)
+        ro = generate(
+            module, [self.ids[i] for i in mine], mine, -1, settings(self.cfg, self.tok), greedy=True
+        )
         texts = decode(self.tok, ro)
         recs = [self.records[i] for i in mine]
         scores = score(self.functions, [r.raw_prompt for r in recs], texts,
