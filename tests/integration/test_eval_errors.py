@@ -175,8 +175,8 @@ def test_eval_compare_without_results(tmp_path, capsys):
         capsys,
         ["eval", "compare", str(tmp_path)],
         f"error: eval compare: '{tmp_path}' has no evaluation results (expected an eval.json, "
-        "or a directory holding eval.json, eval/eval.json, or a training run's "
-        "train_summary.json or metrics.jsonl with eval_* values)",
+        "or a directory holding eval.json, eval/eval.json, harness.json or eval/harness.json, "
+        "or a training run's train_summary.json or metrics.jsonl with eval_* values)",
     )
     (tmp_path / "eval.json").write_text('{"metrics": {"em": "high"}}')
     check(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from tunesmith.cli import jobs_cmd
+
 
 def deploy_docker(args: argparse.Namespace) -> int:
     from tunesmith.deploy import DockerOptions, write_docker
@@ -141,3 +143,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-api-key", action="store_true", help="serve without an API key")
     p.set_defaults(command="deploy k8s")
+
+    jobs_cmd.add_deploy_parsers(deploy_sub)

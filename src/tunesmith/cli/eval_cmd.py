@@ -12,6 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from tunesmith.cli import jobs_cmd
 from tunesmith.config.commands import EvalRunSettings, EvalScoreSettings
 from tunesmith.config.settings import add_settings_args
 
@@ -100,3 +101,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--output", default="runs/compare", metavar="DIR", help="compare.md/.json/.png here"
     )
     p.set_defaults(command="eval compare")
+
+    jobs_cmd.add_eval_parser(eval_sub)

@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from tunesmith.cli import deploy_cmd, eval_cmd, export_cmd, profile_cmd, serve_cmd
+from tunesmith.cli import deploy_cmd, eval_cmd, export_cmd, jobs_cmd, profile_cmd, serve_cmd
 from tunesmith.cli.style import count, finish_parser, flag_spelling, hoist_global_flags
 from tunesmith.errors import TunesmithError
 from tunesmith.log import LEVELS, cli_settings, logging_session
@@ -184,6 +184,7 @@ COMMANDS.update(serve_cmd.COMMANDS)
 COMMANDS.update(export_cmd.COMMANDS)
 COMMANDS.update(deploy_cmd.COMMANDS)
 COMMANDS.update(profile_cmd.COMMANDS)
+COMMANDS.update(jobs_cmd.COMMANDS)
 COMMANDS.update(ui_cmd.COMMANDS)
 
 
@@ -377,6 +378,7 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     (`train cfg.yaml --nproc 2 train.lr=1e-4`), which argparse alone rejects, and the global
     logging flags may follow the subcommand."""
     argv = hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
+    argv = jobs_cmd.route_train_job(argv)  # `deploy k8s --train` -> `deploy k8s-train`
     args, extra = parser.parse_known_args(argv)
     if extra:
         if hasattr(args, "overrides") and all("=" in x and not x.startswith("-") for x in extra):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tunesmith.config.jobs import JOB_SCHEMAS
 from tunesmith.config.schema import EVAL_METRICS, Config, opt
 
 DATA_FORMATS = ["auto", "messages", "sharegpt", "alpaca", "cqa", "text"]
@@ -65,3 +66,4 @@ SCHEMAS: dict[str, type] = {
     "eval run": EvalRunSettings,
     "eval score": EvalScoreSettings,
 }
+SCHEMAS.update(JOB_SCHEMAS)

@@ -1,7 +1,8 @@
 """Side-by-side metrics of several evaluations: a table and a grouped bar chart.
 
-Each argument is an eval.json file or a directory. A directory is searched, in order, for
-`eval.json`, `eval/eval.json` (a run evaluated with `tunesmith eval run`), then a training
+Each argument is an eval.json (or harness.json) file or a directory. A directory is searched,
+in order, for `eval.json` / `harness.json`, `eval/eval.json` / `eval/harness.json` (a run
+evaluated with `tunesmith eval run` / `eval harness`: both files' metrics), then a training
 run's own evaluation: `train_summary.json` (`final`), else the last `metrics.jsonl` record
 with `eval_*` values (the `eval_` prefix is dropped).
 """
@@ -16,6 +17,7 @@ from tunesmith.errors import ConfigError, DataError
 from tunesmith.evaluation.registry import HIGHER_IS_BETTER
 
 UNBOUNDED = ("loss", "ppl")
+RESULT_FILES = ("eval.json", "harness.json")
 
 
 @dataclass
@@ -80,16 +82,21 @@ def load_evaluated(arg: str) -> Evaluated:
     if path.is_file():
         return Evaluated(arg, path, _from_eval_json(path))
     if path.is_dir():
-        for candidate in (path / "eval.json", path / "eval" / "eval.json"):
-            if candidate.is_file():
-                return Evaluated(arg, candidate, _from_eval_json(candidate))
+        for base in (path, path / "eval"):
+            # eval run's eval.json and eval harness's harness.json (task/metric keys) together
+            found = [base / name for name in RESULT_FILES if (base / name).is_file()]
+            if found:
+                metrics: dict[str, float] = {}
+                for candidate in found:
+                    metrics.update(_from_eval_json(candidate))
+                return Evaluated(arg, found[0], metrics)
         found = _from_run(path)
         if found is not None:
             return Evaluated(arg, found[0], found[1])
     raise ConfigError(
         f"eval compare: '{arg}' has no evaluation results (expected an eval.json, or a "
-        "directory holding eval.json, eval/eval.json, or a training run's train_summary.json "
-        "or metrics.jsonl with eval_* values)"
+        "directory holding eval.json, eval/eval.json, harness.json or eval/harness.json, or a "
+        "training run's train_summary.json or metrics.jsonl with eval_* values)"
     )
 
 

@@ -70,6 +70,9 @@ def test_commands_map_covers_every_subcommand():
         "export prune",
         "deploy docker",
         "deploy k8s",
+        "deploy k8s-train",
+        "deploy slurm",
+        "eval harness",
         "profile",
         "ui",
     }

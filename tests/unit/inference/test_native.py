@@ -57,10 +57,11 @@ def test_native_greedy_equals_transformers_generate(arch: str) -> None:
     assert [o.token_ids for o in outs] == [hf_greedy(model, p, 8) for p in prompts]
 
 
-def test_compiled_greedy_equals_transformers_generate() -> None:
+@pytest.mark.parametrize("arch", FAMILIES)
+def test_compiled_greedy_equals_transformers_generate(arch: str) -> None:
     """torch.compile'd layers (bucket of 4 rows: decode steps of up to 4 sequences run
     padded through the compiled graphs, longer prompt chunks eagerly) give HF's tokens."""
-    model = tiny_model("tiny-qwen2")
+    model = tiny_model(arch)
     prompts = random_prompts(4, seed=7)
     engine = Engine(model, max_batch=4, token_budget=64, compile_buckets=(4,))
     assert engine.startup_compile_s > 0 and engine.native.buckets == (4,)
