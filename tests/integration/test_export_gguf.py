@@ -132,6 +132,6 @@ def test_bad_outtype_missing_model_and_existing_output(models, tmp_path, capsys)
     )
     assert export("--model", models["qwen2"], "--output", tmp_path / "d", "--overwrite") == 0
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [
-        "Modelfile", "export_report.json", "model.gguf"
+        "Modelfile", "README.md", "export_report.json", "model.gguf"
     ]  # fmt: skip
     assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from tunesmith.compress import report as rep
+from tunesmith.compress.card import write_export_card
 from tunesmith.compress.gguf_arch import ARCHS
 from tunesmith.compress.gguf_modelfile import modelfile
 from tunesmith.compress.gguf_vocab import add_vocab
@@ -150,8 +151,9 @@ def export_gguf(
         "size_bytes": gguf_path.stat().st_size,
         "modelfile": str(modelfile_path),
     }
-    if report_path is not None:
+    if report_path is not None:  # a directory: the report and the model card
         rep.write_report(output, report)
+        write_export_card("gguf", report, src, output, output)
     return report
 
 

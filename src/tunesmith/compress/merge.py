@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from tunesmith.compress import report as rep
+from tunesmith.compress.card import write_export_card
 from tunesmith.errors import ConfigError
 from tunesmith.output_dir import check_output_dir, staged_dir
 
@@ -215,4 +216,5 @@ def merge_adapter(
             "max_abs_logit_diff": diff,
         }
         rep.write_report(tmp, report)
+        write_export_card("merge", report, adapter_dir, tmp, output)
     return report

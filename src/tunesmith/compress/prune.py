@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from tunesmith.compress import report as rep
+from tunesmith.compress.card import write_export_card
 from tunesmith.compress.merge import ATTN
 from tunesmith.compress.prune_unstructured import SCOPES
 from tunesmith.errors import ConfigError
@@ -243,6 +244,7 @@ def prune_model(
         report["max_abs_logit_diff"] = rep.max_abs_diff(expected, rep.probe_logits(reloaded, tok))
         report["size_bytes"] = rep.dir_size(tmp)
         rep.write_report(tmp, report)
+        write_export_card("prune", report, src, tmp, output)
     return report
 
 

@@ -20,6 +20,7 @@ import torch
 
 from tunesmith.compress import measure
 from tunesmith.compress import report as rep
+from tunesmith.compress.card import write_export_card
 from tunesmith.compress.quantize_schemes import Scheme, check_scheme
 from tunesmith.errors import ConfigError
 from tunesmith.models.quantize_load import quantization_method
@@ -143,6 +144,7 @@ def quantize_model(
             "baseline": baseline,
         }
         rep.write_report(tmp, report)
+        write_export_card("quantize", report, src, tmp, output)
     return report
 
 

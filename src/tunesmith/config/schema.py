@@ -71,6 +71,15 @@ class DataConfig:
     max_record_chars: int = opt(
         1_000_000, "a record with more characters (all turns) is bad input", min=1
     )
+    streaming: bool = opt(
+        False,
+        "read data.train (jsonl) as a stream, never whole: a shuffle buffer, packing on the "
+        "fly, the read position in checkpoints; needs train.max_steps (the sample count is "
+        "known only after a pass)",
+    )
+    shuffle_buffer: int = opt(
+        1000, "streaming: records held and drawn from at random (1 = file order)", min=1
+    )
 
 
 @dataclass
@@ -234,6 +243,13 @@ class TrainConfig:
     save_best: bool = opt(
         False, "also write the best evaluation's weights to best/ (by early_stopping_metric)"
     )
+    neftune_alpha: float = opt(
+        0.0,
+        "NEFTune (Jain et al. 2023, arXiv:2310.05914): uniform noise of scale alpha/sqrt(L*d) "
+        "added to the input embeddings in training forwards only (L: row length, d: hidden "
+        "size); the paper uses 5-15; 0 = off",
+        min=0.0,
+    )
     router_aux_loss_coef: float = opt(
         0.0, "MoE load-balancing loss weight added to the LM loss (logged as aux_loss)", min=0.0
     )
@@ -291,11 +307,26 @@ class EvalConfig:
     )
 
 
+TRACKERS = ["tensorboard", "mlflow", "wandb", "trackio"]
+
+
 @dataclass
 class OutputConfig:
     dir: str = opt("runs/run", "run directory")
     overwrite: bool = opt(False, "allow writing into a non-empty run directory without resuming")
-    tensorboard: bool = opt(True, "write TensorBoard events")
+    tensorboard: bool = opt(
+        True, "write TensorBoard events (false drops tensorboard from report_to)"
+    )
+    report_to: list[str] = opt(
+        ["tensorboard"],
+        "experiment trackers the metrics go to: tensorboard (RUN/tensorboard), mlflow "
+        "(MLFLOW_TRACKING_URI, else RUN/mlruns), wandb (WANDB_MODE, files in RUN/wandb), "
+        "trackio (local); each but tensorboard needs its pip extra; [] = metrics.jsonl only",
+        choices=TRACKERS,
+    )
+    project: str = opt(
+        "tunesmith", "mlflow experiment / wandb and trackio project the run is logged under"
+    )
     plot: bool = opt(True, "write loss_curve.png")
 
 

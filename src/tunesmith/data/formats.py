@@ -2,8 +2,10 @@
 
 Formats (keys with `?` are optional; null / blank optional values count as absent):
 
-- `messages`:   messages=[{role, content, reasoning_content?}], roles system/user/assistant.
-- `sharegpt`:   conversations=[{from, value}], from in human/user, gpt/assistant, system;
+- `messages`:   messages=[{role, content, reasoning_content?, tool_calls?, tool_call_id?}],
+                roles system/user/assistant/tool, tools? (OpenAI tool calling, see `tools`).
+- `sharegpt`:   conversations=[{from, value}], from in human/user, gpt/assistant, system,
+                function_call, observation (LLaMA-Factory's tool calling), tools?;
                 an optional top-level `system` string is used when no system turn exists.
 - `alpaca`:     instruction, input?, output, system? ->
                 [system?], user = instruction + "\\n\\n" + input (if input), assistant = output.
@@ -29,6 +31,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tunesmith.data.tools import (
+    check_known,
+    openai_tool_calls,
+    parse_tools,
+    sharegpt_tool_calls,
+)
 from tunesmith.data.types import Conversation, Message
 from tunesmith.data.validate import (
     Invalid,
@@ -40,13 +48,15 @@ from tunesmith.data.validate import (
     type_name,
 )
 
-MESSAGE_ROLES = ("system", "user", "assistant")
+MESSAGE_ROLES = ("system", "user", "assistant", "tool")
 SHAREGPT_ROLES = {
     "human": "user",
     "user": "user",
     "gpt": "assistant",
     "assistant": "assistant",
     "system": "system",
+    "function_call": "assistant",
+    "observation": "tool",
 }
 
 
@@ -56,6 +66,7 @@ def _with_system(system: str | None, turns: list[Message]) -> list[Message]:
 
 def from_messages(record: dict) -> Conversation:
     items = require_list(record, "messages")
+    tools = parse_tools(record.get("tools"))
     messages: list[Message] = []
     for i, item in enumerate(items):
         prefix = f"messages[{i}]."
@@ -68,17 +79,28 @@ def from_messages(record: dict) -> Conversation:
                 expected="one of " + ", ".join(MESSAGE_ROLES),
             )
         if role == "assistant":
-            text = require_str(item, "content", prefix, non_empty=False)
+            calls = openai_tool_calls(item.get("tool_calls"), prefix + "tool_calls")
+            if calls:
+                check_known(calls, tools, prefix + "tool_calls")
+            if calls:  # a turn that calls tools may have null or no content
+                text = optional_str(item, "content", prefix) or ""
+            else:
+                text = require_str(item, "content", prefix, non_empty=False)
             reasoning = optional_str(item, "reasoning_content", prefix)
-            messages.append(assistant_message(text, prefix + "content", reasoning))
+            messages.append(assistant_message(text, prefix + "content", reasoning, calls))
+        elif role == "tool":
+            content = require_str(item, "content", prefix, non_empty=False)
+            call_id = optional_str(item, "tool_call_id", prefix)
+            messages.append(Message("tool", content, tool_call_id=call_id))
         else:
             messages.append(Message(role, require_str(item, "content", prefix)))
     check_turns(messages, "messages", "role")
-    return Conversation(messages=messages)
+    return Conversation(messages=messages, tools=tools)
 
 
 def from_sharegpt(record: dict) -> Conversation:
     items = require_list(record, "conversations")
+    tools = parse_tools(record.get("tools"))
     messages: list[Message] = []
     for i, item in enumerate(items):
         prefix = f"conversations[{i}]."
@@ -91,16 +113,22 @@ def from_sharegpt(record: dict) -> Conversation:
                 field=prefix + "from",
                 expected="one of " + ", ".join(SHAREGPT_ROLES),
             )
-        if role == "assistant":
+        if sender == "function_call":
+            calls = sharegpt_tool_calls(require_str(item, "value", prefix), prefix + "value")
+            check_known(calls, tools, prefix + "value")
+            messages.append(Message("assistant", "", tool_calls=calls))
+        elif role == "assistant":
             text = require_str(item, "value", prefix, non_empty=False)
             messages.append(assistant_message(text, prefix + "value"))
+        elif role == "tool":
+            messages.append(Message("tool", require_str(item, "value", prefix, non_empty=False)))
         else:
             messages.append(Message(role, require_str(item, "value", prefix)))
     check_turns(messages, "conversations", "from")
     system = optional_str(record, "system")
     if system is not None and messages[0].role != "system":
         messages.insert(0, Message("system", system))
-    return Conversation(messages=messages)
+    return Conversation(messages=messages, tools=tools)
 
 
 def from_alpaca(record: dict) -> Conversation:
@@ -127,8 +155,8 @@ def from_text(record: dict) -> Conversation:
 
 # name -> (identifying key, converter, key summary for messages). Order is detection order.
 FORMATS: dict[str, tuple[str, Callable[[dict], Conversation], str]] = {
-    "messages": ("messages", from_messages, "messages"),
-    "sharegpt": ("conversations", from_sharegpt, "conversations, system?"),
+    "messages": ("messages", from_messages, "messages, tools?"),
+    "sharegpt": ("conversations", from_sharegpt, "conversations, system?, tools?"),
     "alpaca": ("instruction", from_alpaca, "instruction, input?, output, system?"),
     "cqa": ("question", from_cqa, "context?, question, answer, system?"),
     "text": ("text", from_text, "text"),

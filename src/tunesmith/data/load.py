@@ -72,6 +72,24 @@ def _add_system(conversation: Conversation, system_prompt: str | None) -> None:
         conversation.messages.insert(0, Message("system", system_prompt))
 
 
+def to_conversation(
+    record: RawRecord, fmt: str, system_prompt: str | None, max_record_chars: int
+) -> tuple[str, Conversation]:
+    """(format name, conversation) of one record read; `Invalid` when it is bad input."""
+    if record.error is not None:
+        raise record.error
+    name, conversation = convert(record.data, fmt)
+    check_record_size(record.data, conversation, max_record_chars, SIZE_KEY)
+    conversation.source = f"{record.file}:{record.line}"
+    _add_system(conversation, system_prompt)
+    return name, conversation
+
+
+def write_reject(out: IO[str], record: RawRecord, invalid: Invalid) -> None:
+    """One rejects-file line for a bad record."""
+    _write_reject(out, record, invalid, str(RecordError(record, invalid)))
+
+
 def load_conversations(
     paths: list[str | Path],
     fmt: str = "auto",
@@ -112,10 +130,9 @@ def load_conversations(
             for record in iter_records(path):
                 result.records_in += 1
                 try:
-                    if record.error is not None:
-                        raise record.error
-                    name, conversation = convert(record.data, fmt)
-                    check_record_size(record.data, conversation, max_record_chars, SIZE_KEY)
+                    name, conversation = to_conversation(
+                        record, fmt, system_prompt, max_record_chars
+                    )
                 except Invalid as invalid:
                     error = RecordError(record, invalid)
                     if on_error == "raise":
@@ -124,8 +141,6 @@ def load_conversations(
                     if rejects is not None:
                         _write_reject(rejects, record, invalid, str(error))
                     continue
-                conversation.source = f"{record.file}:{record.line}"
-                _add_system(conversation, system_prompt)
                 formats[name] += 1
                 result.conversations.append(conversation)
     finally:

@@ -94,32 +94,37 @@ def _read_jsonl(path: Path) -> Iterator[RawRecord]:
     name = str(path)
     with open(path, "rb") as f:
         for lineno, chunk in enumerate(f, start=1):
-            if lineno == 1 and chunk.startswith(codecs.BOM_UTF8):
-                chunk = chunk[len(codecs.BOM_UTF8) :]
-            try:
-                text = chunk.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as e:
-                raw = chunk.decode("utf-8", errors="replace").rstrip("\r\n")
-                error = Invalid(
-                    "invalid_utf8",
-                    f"invalid UTF-8 at byte {e.start + 1} of the line ({e.reason})",
-                    expected="UTF-8 text",
-                )
-                yield RawRecord(name, lineno, None, raw, error)
-                continue
-            if not text.strip():
-                continue
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as e:
-                error = Invalid(
-                    "invalid_json",
-                    f"invalid JSON: {e.msg}: column {e.colno}",
-                    expected="one JSON object per line",
-                )
-                yield RawRecord(name, lineno, None, text, error)
-                continue
-            yield RawRecord(name, lineno, data, text)
+            record = parse_jsonl_line(name, lineno, chunk)
+            if record is not None:
+                yield record
+
+
+def parse_jsonl_line(name: str, lineno: int, chunk: bytes) -> RawRecord | None:
+    """One jsonl line (bytes, newline included) as a record; None for a blank line."""
+    if lineno == 1 and chunk.startswith(codecs.BOM_UTF8):
+        chunk = chunk[len(codecs.BOM_UTF8) :]
+    try:
+        text = chunk.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as e:
+        raw = chunk.decode("utf-8", errors="replace").rstrip("\r\n")
+        error = Invalid(
+            "invalid_utf8",
+            f"invalid UTF-8 at byte {e.start + 1} of the line ({e.reason})",
+            expected="UTF-8 text",
+        )
+        return RawRecord(name, lineno, None, raw, error)
+    if not text.strip():
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        error = Invalid(
+            "invalid_json",
+            f"invalid JSON: {e.msg}: column {e.colno}",
+            expected="one JSON object per line",
+        )
+        return RawRecord(name, lineno, None, text, error)
+    return RawRecord(name, lineno, data, text)
 
 
 def _read_json(path: Path) -> Iterator[RawRecord]:

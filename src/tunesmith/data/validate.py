@@ -13,13 +13,18 @@ which renders strictly alternating user / assistant turns after one optional sys
   (merge them upstream; silently merging would change what the model is trained on);
 - there is at least one assistant turn, and the last turn is an assistant turn
   (a trailing user turn has no reply to learn from).
+
+Tool calling adds: an assistant turn that calls tools is followed by at least one `tool`
+turn (its results) unless it is the last turn (a sample may end on the call); tool turns
+come only right after such an assistant turn or another tool turn; after the results the
+assistant answers (a user turn there is rejected).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tunesmith.data.types import Message
+from tunesmith.data.types import Message, ToolCall
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
@@ -124,21 +129,27 @@ def split_think(text: str, field: str) -> tuple[str | None, str]:
     return reasoning or None, content
 
 
-def assistant_message(text: str, field: str, reasoning: str | None = None) -> Message:
+def assistant_message(
+    text: str,
+    field: str,
+    reasoning: str | None = None,
+    tool_calls: list[ToolCall] | None = None,
+) -> Message:
     """An assistant Message from raw text: split <think>, explicit `reasoning` wins.
 
     With an explicit `reasoning`, a leading <think> block is still removed from the content
-    (it would otherwise be trained on twice).
+    (it would otherwise be trained on twice). A turn that calls tools may have no text.
     """
     think, content = split_think(text, field)
-    if not content.strip():
+    if not content.strip() and not tool_calls:
         raise Invalid(
             "empty_text",
             "assistant answer is empty" + (" after the </think> block" if think else ""),
             field=field,
             expected="non-empty text",
         )
-    return Message("assistant", content, reasoning if reasoning is not None else think)
+    reasoning = reasoning if reasoning is not None else think
+    return Message("assistant", content, reasoning, tool_calls=tool_calls)
 
 
 def check_turns(messages: list[Message], list_field: str, role_key: str) -> None:
@@ -159,22 +170,7 @@ def check_turns(messages: list[Message], list_field: str, role_key: str) -> None
                     expected=expected_order,
                 )
             continue
-        previous = messages[i - 1].role if i > 0 else "system"
-        if previous == "system" and msg.role != "user":
-            raise Invalid(
-                "bad_order",
-                f"conversation starts with '{msg.role}'",
-                field=field,
-                expected="the first turn (after an optional system message) to be user",
-            )
-        if previous == msg.role:
-            raise Invalid(
-                "consecutive_roles",
-                f"two consecutive '{msg.role}' turns at positions {i - 1} and {i};"
-                " the DeepSeek chat template needs alternation, merge them",
-                field=field,
-                expected=expected_order,
-            )
+        _check_order(messages, i, field, expected_order)
     if not any(m.role == "assistant" for m in messages):
         raise Invalid(
             "no_assistant",
@@ -183,9 +179,58 @@ def check_turns(messages: list[Message], list_field: str, role_key: str) -> None
             expected="at least one assistant message",
         )
     if messages[-1].role != "assistant":
+        who = messages[-1].role
         raise Invalid(
-            "trailing_user",
-            "conversation ends with a user turn that has no reply",
+            f"trailing_{who}",
+            f"conversation ends with a {who} turn that has no reply"
+            if who == "user"
+            else "conversation ends with a tool result that has no reply",
             field=f"{list_field}[{len(messages) - 1}].{role_key}",
             expected="the last turn to be assistant",
+        )
+
+
+def _check_order(messages: list[Message], i: int, field: str, expected_order: str) -> None:
+    """Message i (not system) may follow message i - 1 (see the module docstring)."""
+    msg = messages[i]
+    before = messages[i - 1] if i > 0 else None
+    previous = before.role if before is not None else "system"
+    calls = before is not None and before.role == "assistant" and bool(before.tool_calls)
+    if previous == "system" and msg.role != "user":
+        raise Invalid(
+            "bad_order",
+            f"conversation starts with '{msg.role}'",
+            field=field,
+            expected="the first turn (after an optional system message) to be user",
+        )
+    if msg.role == "tool":
+        if not calls and previous != "tool":
+            raise Invalid(
+                "bad_order",
+                f"tool result at position {i} does not follow an assistant turn that calls tools",
+                field=field,
+                expected="tool results right after the assistant turn whose calls they answer",
+            )
+        return
+    if calls:
+        raise Invalid(
+            "missing_tool_result",
+            f"assistant turn {i - 1} calls tools but no tool result follows it",
+            field=field,
+            expected="a tool (observation) turn with each call's result after the calls",
+        )
+    if previous == "tool" and msg.role != "assistant":
+        raise Invalid(
+            "bad_order",
+            f"'{msg.role}' turn at position {i} right after tool results",
+            field=field,
+            expected="the assistant to answer after the tool results",
+        )
+    if previous == msg.role:
+        raise Invalid(
+            "consecutive_roles",
+            f"two consecutive '{msg.role}' turns at positions {i - 1} and {i};"
+            " the DeepSeek chat template needs alternation, merge them",
+            field=field,
+            expected=expected_order,
         )

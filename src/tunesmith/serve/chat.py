@@ -33,11 +33,20 @@ from tunesmith.serve.protocol import (
 from tunesmith.serve.serving import collect, sse_response
 from tunesmith.serve.state import ServerState
 from tunesmith.serve.text import ReasoningSplit
+from tunesmith.serve.tool_parser import ToolCallStream, parse_tool_calls
+from tunesmith.serve.tools import (
+    ToolPlan,
+    delta_calls,
+    finish_reason,
+    message_calls,
+    plan_tools,
+)
 
 
 async def chat_completion(state: ServerState, req: ChatCompletionRequest, raw: Request) -> Response:
     adapter = state.adapter_for(req.model)
-    prompt = state.render_chat(req.messages, req.add_generation_prompt)
+    plan = plan_tools(req)
+    prompt = state.render_chat(req.messages, req.add_generation_prompt, plan.tools) + plan.forced
     prompt_ids = state.encode(prompt)
     max_tokens = req.max_completion_tokens
     if max_tokens is None:
@@ -61,7 +70,7 @@ async def chat_completion(state: ServerState, req: ChatCompletionRequest, raw: R
     if req.stream:
         include_usage = req.stream_options is not None and req.stream_options.include_usage
         events = _chunks(
-            state, rid, req.model, len(prompt_ids), jobs, reasoning_open, include_usage
+            state, rid, req.model, len(prompt_ids), jobs, reasoning_open, include_usage, plan
         )
         return sse_response(state, rid, jobs, events, req.n)
     try:
@@ -71,12 +80,22 @@ async def chat_completion(state: ServerState, req: ChatCompletionRequest, raw: R
     choices = []
     for i, c in sorted(results.items()):
         reasoning, content = ReasoningSplit(reasoning_open).split(c.text)
+        calls, finish = None, c.finish_reason
+        if plan.parse:
+            content, parsed = parse_tool_calls(plan.forced + content)
+            calls = message_calls(parsed, plan.parallel)
+            finish = finish_reason(finish, calls is not None)
+        message = AssistantMessage(
+            content=content if content or not calls else None,
+            reasoning_content=reasoning,
+            tool_calls=calls,
+        )
         choices.append(
             ChatChoice(
                 index=i,
-                message=AssistantMessage(content=content, reasoning_content=reasoning),
+                message=message,
                 logprobs=_logprobs(state, c.logprobs) if req.logprobs else None,
-                finish_reason=c.finish_reason,
+                finish_reason=finish,
             )
         )
     outputs = {i: c.output for i, c in results.items() if c.output is not None}
@@ -94,8 +113,10 @@ def _chunks(
     jobs: list[ChoiceJob],
     reasoning_open: bool,
     include_usage: bool,
+    plan: ToolPlan,
 ) -> EventsFn:
-    """SSE events: a role chunk per choice, content/reasoning deltas, finish, then usage."""
+    """SSE events: a role chunk per choice, content/reasoning/tool-call deltas, finish, then
+    usage."""
 
     def chunk(index: int, delta: Delta, **kw: object) -> dict:
         c = ChatCompletionChunk(
@@ -106,21 +127,32 @@ def _chunks(
     async def events(deltas: AsyncIterator[ChoiceDelta]) -> AsyncIterator[dict]:
         splits = {j.index: ReasoningSplit(reasoning_open) for j in jobs}
         texts = {j.index: "" for j in jobs}
+        contents = {j.index: plan.forced for j in jobs}  # content so far, for the tool parser
+        streams = {j.index: ToolCallStream() for j in jobs}
         outputs = {}
         for j in jobs:
             yield chunk(j.index, Delta(role="assistant", content=""))
         async for d in deltas:
+            final = d.finish_reason is not None
             texts[d.index] += d.text
-            reasoning, content = splits[d.index].update(
-                texts[d.index], final=d.finish_reason is not None
-            )
+            reasoning, content = splits[d.index].update(texts[d.index], final=final)
+            calls = []
+            if plan.parse:
+                contents[d.index] += content
+                content, parsed = streams[d.index].update(contents[d.index], final=final)
+                calls = delta_calls(parsed, plan.parallel)
             logprobs = _logprobs(state, d.logprobs) if d.logprobs else None
-            if reasoning or content or logprobs:
-                delta = Delta(reasoning_content=reasoning or None, content=content or None)
+            if reasoning or content or logprobs or calls:
+                delta = Delta(
+                    reasoning_content=reasoning or None,
+                    content=content or None,
+                    tool_calls=calls or None,
+                )
                 yield chunk(d.index, delta, logprobs=logprobs)
-            if d.finish_reason is not None:
+            if final:
                 outputs[d.index] = d.output
-                yield chunk(d.index, Delta(), finish_reason=d.finish_reason)
+                reason = finish_reason(d.finish_reason, streams[d.index].called)
+                yield chunk(d.index, Delta(), finish_reason=reason)
         if include_usage:
             last = ChatCompletionChunk(
                 id=rid, model=model, choices=[], usage=usage(outputs, prompt_tokens)

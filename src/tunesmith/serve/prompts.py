@@ -13,10 +13,14 @@ class ChatRenderError(TunesmithError):
 
 
 def render_chat(
-    tok: PreTrainedTokenizerBase, messages: list[dict], add_generation_prompt: bool = True
+    tok: PreTrainedTokenizerBase,
+    messages: list[dict],
+    add_generation_prompt: bool = True,
+    tools: list[dict] | None = None,
 ) -> str:
-    """`messages`: OpenAI-style dicts (`reasoning_content` allowed on assistant turns);
-    a "developer" turn counts as "system"."""
+    """`messages`: OpenAI-style dicts (`reasoning_content` and `tool_calls` allowed on
+    assistant turns, `tool` turns); a "developer" turn counts as "system". `tools`: OpenAI
+    function definitions, which the template renders into the system prompt."""
     dicts = [{**m, "role": "system" if m["role"] == "developer" else m["role"]} for m in messages]
     template = getattr(tok, "chat_template", None) or CHAT_TEMPLATE
     try:
@@ -25,6 +29,7 @@ def render_chat(
             chat_template=template,
             tokenize=False,
             add_generation_prompt=add_generation_prompt,
+            tools=tools,
         )
     except Exception as e:  # jinja raise_exception: unsupported roles and the like
         raise ChatRenderError(f"cannot render the chat: {e}") from e

@@ -2,9 +2,10 @@
 
 Unknown fields are ignored (clients send fields of newer API versions); known fields of the
 wrong type or out of range (NaN and infinities included) are a 400 with the field named. OpenAI fields that would change
-the output but are not implemented (`suffix`, `best_of` > `n`, `tools`, `functions`, a
+the output but are not implemented (`suffix`, `best_of` > `n`, the deprecated `functions`, a
 `response_format` other than text, streamed `echo` with `logprobs`) are a 400 naming the
-field (`serve.generation.sampling_params`), never silently ignored.
+field (`serve.generation.sampling_params`), never silently ignored. Tool calling (`tools`,
+`tool_choice`, `parallel_tool_calls`) is checked in `serve.tools`.
 """
 
 from __future__ import annotations
@@ -38,10 +39,28 @@ class TextPart(_Request):
     text: str
 
 
+FUNCTION_NAME = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+class FunctionCallIn(_Request):
+    name: str = Field(pattern=FUNCTION_NAME)
+    arguments: str
+
+
+class ToolCallIn(_Request):
+    """A call an earlier assistant turn made (sent back in the history)."""
+
+    id: str | None = None
+    type: Literal["function"] = "function"
+    function: FunctionCallIn
+
+
 class ChatMessage(_Request):
-    role: Literal["system", "developer", "user", "assistant"]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
     reasoning_content: str | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: str | None = None
 
     def text(self) -> str:
         if isinstance(self.content, list):
@@ -79,6 +98,27 @@ class SamplingFields(_Request):
         return [self.stop] if isinstance(self.stop, str) else [s for s in self.stop if s]
 
 
+class FunctionDef(_Request):
+    name: str = Field(pattern=FUNCTION_NAME)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolDef(_Request):
+    type: Literal["function"]
+    function: FunctionDef
+
+
+class FunctionName(_Request):
+    name: str
+
+
+class NamedToolChoice(_Request):
+    type: Literal["function"]
+    function: FunctionName
+
+
 class ChatCompletionRequest(SamplingFields):
     messages: list[ChatMessage] = Field(min_length=1)
     max_tokens: int | None = Field(None, ge=0)
@@ -86,17 +126,17 @@ class ChatCompletionRequest(SamplingFields):
     logprobs: bool = False
     top_logprobs: int | None = Field(None, ge=0, le=20)
     add_generation_prompt: bool = True
+    tools: Annotated[list[ToolDef], Field(min_length=1)] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool = True
     # accepted so that their use is answered with a clear 400, never silently ignored
-    tools: list[Any] | None = None
     functions: list[Any] | None = None
     response_format: dict[str, Any] | None = None
 
     def unsupported(self) -> tuple[str, str] | None:
         kind = (self.response_format or {}).get("type", "text")
-        if self.tools:
-            return "tools", "'tools' (function calling) is not supported"
         if self.functions:
-            return "functions", "'functions' is not supported"
+            return "functions", "'functions' (deprecated) is not supported: send 'tools'"
         if kind != "text":
             return "response_format", (
                 f"'response_format' of type {kind!r} is not supported (only 'text')"
@@ -178,10 +218,22 @@ class ChoiceLogprobs(BaseModel):
     content: list[TokenLogprob]
 
 
+class FunctionCallOut(BaseModel):
+    name: str
+    arguments: str
+
+
+class ToolCallOut(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCallOut
+
+
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None = None
     reasoning_content: str | None = None
+    tool_calls: list[ToolCallOut] | None = None
 
 
 class ChatChoice(BaseModel):
@@ -200,10 +252,26 @@ class ChatCompletionResponse(BaseModel):
     usage: Usage
 
 
+class DeltaFunction(BaseModel):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class DeltaToolCall(BaseModel):
+    """A piece of a streamed call: its first piece has id, type and name; the rest add
+    `function.arguments` text."""
+
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: DeltaFunction
+
+
 class Delta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
     reasoning_content: str | None = None
+    tool_calls: list[DeltaToolCall] | None = None
 
 
 class ChatChunkChoice(BaseModel):

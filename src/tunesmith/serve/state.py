@@ -78,16 +78,25 @@ class ServerState:
             return False
         return hmac.compare_digest(token.strip().encode(), key.encode())
 
-    def render_chat(self, messages: list[ChatMessage], add_generation_prompt: bool) -> str:
+    def render_chat(
+        self,
+        messages: list[ChatMessage],
+        add_generation_prompt: bool,
+        tools: list[dict] | None = None,
+    ) -> str:
         """The prompt text of a chat request; 400 when the template refuses it."""
         dicts = []
         for m in messages:
-            d = {"role": m.role, "content": m.text()}
+            d: dict = {"role": m.role, "content": m.text()}
             if m.reasoning_content is not None:
                 d["reasoning_content"] = m.reasoning_content
+            if m.tool_calls:
+                d["tool_calls"] = [c.model_dump(exclude_none=True) for c in m.tool_calls]
+            if m.tool_call_id is not None:
+                d["tool_call_id"] = m.tool_call_id
             dicts.append(d)
         try:
-            return render_chat(self.tokenizer, dicts, add_generation_prompt)
+            return render_chat(self.tokenizer, dicts, add_generation_prompt, tools)
         except ChatRenderError as e:
             raise APIError(400, str(e), param="messages") from e
 

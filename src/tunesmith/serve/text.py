@@ -76,7 +76,7 @@ class TextStream:
         """Characters at the end that may still change: a partial character or stop string."""
         if text.endswith("\ufffd"):
             return len(text) - len(text.rstrip("\ufffd"))
-        return max((_partial_suffix(text, s) for s in self.stop), default=0)
+        return max((partial_suffix(text, s) for s in self.stop), default=0)
 
 
 class ReasoningSplit:
@@ -105,7 +105,7 @@ class ReasoningSplit:
             reasoning, content = body.split(THINK_CLOSE, 1)
             return _trim(reasoning), content.lstrip()
         if not final:
-            body = body[: len(body) - _partial_suffix(body, THINK_CLOSE)]
+            body = body[: len(body) - partial_suffix(body, THINK_CLOSE)]
         return _trim(body), ""
 
     def update(self, text: str, final: bool = False) -> tuple[str, str]:
@@ -118,7 +118,7 @@ class ReasoningSplit:
         return deltas
 
 
-def _partial_suffix(text: str, tag: str) -> int:
+def partial_suffix(text: str, tag: str) -> int:
     """Length of the longest end of `text` that is a proper start of `tag`."""
     for k in range(min(len(tag) - 1, len(text)), 0, -1):
         if text.endswith(tag[:k]):

@@ -26,6 +26,7 @@ from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from tunesmith.data.types import Conversation, Message
 from tunesmith.errors import ConfigError
+from tunesmith.tokenize.tool_calls import render_calls, render_outputs, tools_block
 
 BOS = "<｜begin▁of▁sentence｜>"
 EOS = "<｜end▁of▁sentence｜>"
@@ -42,7 +43,7 @@ SPECIAL_TOKENS = (BOS, EOS, PAD, USER, ASSISTANT, THINK_OPEN, THINK_CLOSE)
 SKIPPED_ON_DECODE = (BOS, EOS, PAD)
 
 CHAT_TEMPLATE = """\
-{%- set ns = namespace(system='', has_system=false, last_assistant=-1) -%}
+{%- set ns = namespace(system='', has_system=false, last_assistant=-1, prev='', calls='') -%}
 {#- With a generation prompt the new turn is the last assistant turn: all others are history -#}
 {%- for message in messages -%}
   {%- if message['role'] == 'system' -%}
@@ -54,10 +55,24 @@ CHAT_TEMPLATE = """\
     {%- endif -%}
   {%- elif message['role'] == 'assistant' -%}
     {%- set ns.last_assistant = loop.index0 -%}
-  {%- elif message['role'] != 'user' -%}
-    {{- raise_exception("unsupported role '" + message['role'] + "' (expected system, user or assistant)") -}}
+  {%- elif message['role'] not in ('user', 'tool') -%}
+    {{- raise_exception("unsupported role '" + message['role'] + "' (expected system, user, assistant or tool)") -}}
   {%- endif -%}
 {%- endfor -%}
+{%- if tools -%}
+  {%- set ns.calls = '## Tools\\nYou have access to the following tools:' -%}
+  {%- for tool in tools -%}
+    {%- set f = tool['function'] if tool['function'] is defined else tool -%}
+    {%- set ns.calls = ns.calls + '\\n\\n### ' + f['name'] -%}
+    {%- if f['description'] is defined and f['description'] is not none -%}
+      {%- set ns.calls = ns.calls + '\\nDescription: ' + f['description'] -%}
+    {%- endif -%}
+    {%- if f['parameters'] is defined and f['parameters'] is not none -%}
+      {%- set ns.calls = ns.calls + '\\nParameters: ' + (f['parameters'] | tojson) -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- set ns.system = ns.system + '\\n\\n' + ns.calls if ns.has_system else ns.calls -%}
+{%- endif -%}
 {%- if add_generation_prompt -%}
   {%- set ns.last_assistant = messages | length -%}
 {%- endif -%}
@@ -65,6 +80,12 @@ CHAT_TEMPLATE = """\
 {%- for message in messages -%}
   {%- if message['role'] == 'user' -%}
     {{- '<｜User｜>' + message['content'] -}}
+  {%- elif message['role'] == 'tool' -%}
+    {{- '\\n' if ns.prev == 'tool' else '<｜tool▁outputs▁begin｜>' -}}
+    {{- '<｜tool▁output▁begin｜>' + message['content'] + '<｜tool▁output▁end｜>' -}}
+    {%- if loop.last or messages[loop.index0 + 1]['role'] != 'tool' -%}
+      {{- '<｜tool▁outputs▁end｜>' -}}
+    {%- endif -%}
   {%- elif message['role'] == 'assistant' -%}
     {%- set content = message['content'] if message['content'] is not none else '' -%}
     {%- if loop.index0 < ns.last_assistant -%}
@@ -74,10 +95,23 @@ CHAT_TEMPLATE = """\
     {%- elif message.get('reasoning_content') is not none -%}
       {%- set content = '<think>\\n' + message['reasoning_content'] + '\\n</think>\\n\\n' + content -%}
     {%- endif -%}
-    {{- '<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>' -}}
+    {%- if message.get('tool_calls') -%}
+      {%- set ns.calls = '' -%}
+      {%- for call in message['tool_calls'] -%}
+        {%- set f = call['function'] -%}
+        {%- set args = f['arguments'] if f['arguments'] is string else (f['arguments'] | tojson) -%}
+        {%- set ns.calls = ns.calls + ('' if loop.first else '\\n') + '<｜tool▁call▁begin｜>function<｜tool▁sep｜>' + f['name'] + '\\n```json\\n' + args + '\\n```<｜tool▁call▁end｜>' -%}
+      {%- endfor -%}
+      {%- set content = content + '<｜tool▁calls▁begin｜>' + ns.calls + '<｜tool▁calls▁end｜>' -%}
+    {%- endif -%}
+    {{- '' if ns.prev == 'tool' else '<｜Assistant｜>' -}}
+    {{- content + '<｜end▁of▁sentence｜>' -}}
+  {%- endif -%}
+  {%- if message['role'] != 'system' -%}
+    {%- set ns.prev = message['role'] -%}
   {%- endif -%}
 {%- endfor -%}
-{%- if add_generation_prompt -%}
+{%- if add_generation_prompt and ns.prev != 'tool' -%}
   {{- '<｜Assistant｜>' -}}
 {%- endif -%}
 """
@@ -92,23 +126,28 @@ class Segment:
 
 
 def assistant_text(message: Message, *, history: bool) -> str:
-    """What an assistant turn renders between `<｜Assistant｜>` and `<｜end▁of▁sentence｜>`."""
+    """What an assistant turn renders between `<｜Assistant｜>` and `<｜end▁of▁sentence｜>`:
+    its text (reasoning only when not history), then its tool calls."""
+    content = message.content
     if history:
-        content = message.content
         if THINK_CLOSE in content:
             content = content.split(THINK_CLOSE)[-1].lstrip()
-        return content
-    if message.reasoning is not None:
-        return f"{THINK_OPEN}\n{message.reasoning}\n{THINK_CLOSE}\n\n{message.content}"
-    return message.content
+    elif message.reasoning is not None:
+        content = f"{THINK_OPEN}\n{message.reasoning}\n{THINK_CLOSE}\n\n{content}"
+    if message.tool_calls:
+        content += render_calls(message.tool_calls)
+    return content
 
 
 def render_segments(conv: Conversation, add_generation_prompt: bool = False) -> list[Segment]:
     """The sample as segments; the first is always the bos token alone (never trained).
 
-    Each assistant turn gives a `<｜Assistant｜>` prompt segment and a trainable segment of its
-    rendered text plus the closing eos. Every segment boundary touches a special token, so
-    tokenizing segment by segment gives the same ids as tokenizing the whole string.
+    Each assistant turn gives a `<｜Assistant｜>` prompt segment (none right after tool
+    results) and a trainable segment of its rendered text, tool calls and closing eos; each
+    run of tool results is one untrained segment. Where the markers are single tokens every
+    segment boundary touches one, so tokenizing segment by segment gives the same ids as
+    tokenizing the whole string (with the shipped tokenizer the tool markers are text: the
+    segments are tokenized apart, as the server tokenizes a prompt apart from what follows).
     With `add_generation_prompt` the turn to generate is the last one, so every assistant turn
     in `conv` renders as history.
     """
@@ -119,29 +158,51 @@ def render_segments(conv: Conversation, add_generation_prompt: bool = False) -> 
         history_end = len(roles)
     else:
         history_end = len(roles) - 1 - roles[::-1].index("assistant")
-    return _chat_segments(conv.messages, history_end, add_generation_prompt)
+    return _chat_segments(conv.messages, history_end, add_generation_prompt, conv.tools)
 
 
 def _chat_segments(
-    messages: list[Message], history_end: int, add_generation_prompt: bool
+    messages: list[Message],
+    history_end: int,
+    add_generation_prompt: bool,
+    tools: list[dict] | None = None,
 ) -> list[Segment]:
     """Segments of a chat; assistant turns before index `history_end` render as history."""
     for m in messages:
-        if m.role not in ("system", "user", "assistant"):
-            raise ValueError(f"unsupported role '{m.role}' (expected system, user or assistant)")
-    system = "\n\n".join(m.content for m in messages if m.role == "system")
+        if m.role not in ("system", "user", "assistant", "tool"):
+            raise ValueError(
+                f"unsupported role '{m.role}' (expected system, user, assistant or tool)"
+            )
+    parts = [m.content for m in messages if m.role == "system"]
+    if tools:
+        parts.append(tools_block(tools))
+    system = "\n\n".join(parts)
     segments = [Segment(BOS, False)]
     if system:
         segments.append(Segment(system, False))
+    previous = ""
     for i, m in enumerate(messages):
         if m.role == "user":
             segments.append(Segment(USER + m.content, False))
+        elif m.role == "tool" and previous != "tool":
+            results = [r.content for r in _run_of_tools(messages, i)]
+            segments.append(Segment(render_outputs(results), False))
         elif m.role == "assistant":
-            segments.append(Segment(ASSISTANT, False))
+            if previous != "tool":
+                segments.append(Segment(ASSISTANT, False))
             segments.append(Segment(assistant_text(m, history=i < history_end) + EOS, True))
-    if add_generation_prompt:
+        if m.role != "system":
+            previous = m.role
+    if add_generation_prompt and previous != "tool":
         segments.append(Segment(ASSISTANT, False))
     return segments
+
+
+def _run_of_tools(messages: list[Message], start: int) -> list[Message]:
+    end = start
+    while end < len(messages) and messages[end].role == "tool":
+        end += 1
+    return messages[start:end]
 
 
 def render(conv: Conversation, add_generation_prompt: bool = False) -> str:
@@ -159,17 +220,29 @@ def render_prompt(conv: Conversation, add_generation_prompt: bool = True) -> str
         raise ValueError(f"{conv.source or 'sample'}: a text sample has no prompt to render")
     roles = [m.role for m in conv.messages]
     cut = len(roles) - 1 - roles[::-1].index("assistant") if "assistant" in roles else len(roles)
-    segments = _chat_segments(conv.messages[:cut], cut, add_generation_prompt)
+    segments = _chat_segments(conv.messages[:cut], cut, add_generation_prompt, conv.tools)
     return "".join(s.text for s in segments)
 
 
-def to_chat_messages(conv: Conversation) -> list[dict[str, str]]:
-    """OpenAI-style dicts (`reasoning_content` on assistant turns that have reasoning)."""
-    out: list[dict[str, str]] = []
+def to_chat_messages(conv: Conversation) -> list[dict]:
+    """OpenAI-style dicts (`reasoning_content` on assistant turns that have reasoning,
+    `tool_calls` on those that call tools, `tool_call_id` on tool results that name one)."""
+    out: list[dict] = []
     for m in conv.messages:
-        d = {"role": m.role, "content": m.content}
+        d: dict = {"role": m.role, "content": m.content}
         if m.reasoning is not None:
             d["reasoning_content"] = m.reasoning
+        if m.tool_calls:
+            d["tool_calls"] = [
+                {
+                    **({"id": c.id} if c.id is not None else {}),
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                }
+                for c in m.tool_calls
+            ]
+        if m.tool_call_id is not None:
+            d["tool_call_id"] = m.tool_call_id
         out.append(d)
     return out
 

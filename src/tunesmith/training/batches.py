@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
+from transformers import PreTrainedTokenizerBase
 
 from tunesmith.config.schema import Config
 from tunesmith.tokenize.collate import collate_packed, collate_padded
 from tunesmith.tokenize.packing import Sample, plan_batches
+from tunesmith.training.data import EncodeStats
 from tunesmith.training.state import TrainState
+from tunesmith.training.streaming import StreamingBatches
 
 
 class BatchStream:
@@ -55,3 +59,19 @@ class BatchStream:
         t = self.cfg.train
         steps_per_epoch = max(1, math.ceil(len(self.plan(0)) / window_size))
         return t.max_steps or max(1, math.ceil(t.epochs * steps_per_epoch))
+
+
+def train_batches(
+    cfg: Config,
+    samples: list[Sample],
+    stats: EncodeStats,
+    tok: PreTrainedTokenizerBase,
+    run_dir: Path,
+    is_main: bool,
+) -> BatchStream | StreamingBatches:
+    """The recipe's batches: planned from `samples`, or read as a stream (data.streaming),
+    whose rejects (data.on_error=skip) rank 0 appends to RUN/rejects.jsonl."""
+    if not cfg.data.streaming:
+        return BatchStream(samples, cfg, tok.pad_token_id)
+    skip = is_main and cfg.data.on_error == "skip"
+    return StreamingBatches(cfg, tok, stats, rejects=run_dir / "rejects.jsonl" if skip else None)

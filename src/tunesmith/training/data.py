@@ -10,7 +10,8 @@ from pathlib import Path
 from transformers import PreTrainedTokenizerBase
 
 from tunesmith.config.schema import Config, DataConfig
-from tunesmith.data.load import load_conversations
+from tunesmith.data.load import LoadResult, load_conversations
+from tunesmith.data.stream import JsonlReader
 from tunesmith.data.types import Conversation
 from tunesmith.errors import ConfigError
 from tunesmith.tokenize.masking import encode_conversation
@@ -81,6 +82,28 @@ def validation_rule(cfg: Config, keys: set[str]) -> str | None:
     )
 
 
+def encode_one(
+    conv: Conversation, tok: PreTrainedTokenizerBase, cfg: DataConfig, stats: EncodeStats
+) -> Sample | None:
+    """One conversation as a sample, counted in `stats`; None when it is dropped."""
+    stats.records += 1
+    enc = encode_conversation(
+        tok, conv, cfg.max_len, train_on_prompt=cfg.train_on_prompt, truncation=cfg.truncation
+    )
+    if enc is None:
+        if cfg.truncation == "drop" and _too_long(tok, conv, cfg):
+            stats.dropped_too_long += 1
+        else:
+            stats.dropped_no_target += 1
+        return None
+    sample = Sample.from_labels(enc.input_ids, enc.labels)
+    stats.kept += 1
+    stats.truncated += int(enc.truncated)
+    stats.tokens += len(sample.input_ids)
+    stats.target_tokens += sample.n_targets
+    return sample
+
+
 def encode_all(
     convs: list[Conversation], tok: PreTrainedTokenizerBase, cfg: DataConfig, stats: EncodeStats
 ) -> tuple[list[Sample], list[Conversation]]:
@@ -88,23 +111,10 @@ def encode_all(
     samples: list[Sample] = []
     kept: list[Conversation] = []
     for conv in convs:
-        stats.records += 1
-        enc = encode_conversation(
-            tok, conv, cfg.max_len, train_on_prompt=cfg.train_on_prompt, truncation=cfg.truncation
-        )
-        if enc is None:
-            if cfg.truncation == "drop" and _too_long(tok, conv, cfg):
-                stats.dropped_too_long += 1
-            else:
-                stats.dropped_no_target += 1
-            continue
-        sample = Sample.from_labels(enc.input_ids, enc.labels)
-        stats.kept += 1
-        stats.truncated += int(enc.truncated)
-        stats.tokens += len(sample.input_ids)
-        stats.target_tokens += sample.n_targets
-        samples.append(sample)
-        kept.append(conv)
+        sample = encode_one(conv, tok, cfg, stats)
+        if sample is not None:
+            samples.append(sample)
+            kept.append(conv)
     return samples, kept
 
 
@@ -130,7 +140,11 @@ def build_splits(cfg: DataConfig, tok: PreTrainedTokenizerBase, *, seed: int) ->
         "max_record_chars": cfg.max_record_chars,
     }
     rejects = {"rejects.jsonl": io.StringIO(), "rejects_validation.jsonl": io.StringIO()}
-    train = load_conversations(cfg.train, rejects_out=rejects["rejects.jsonl"], **common)
+    if cfg.streaming:  # data.train is read while training (training/streaming.py)
+        JsonlReader(cfg.train)  # the files exist and are jsonl
+        train = LoadResult()
+    else:
+        train = load_conversations(cfg.train, rejects_out=rejects["rejects.jsonl"], **common)
     train_convs = train.conversations
     if cfg.validation:
         val = load_conversations(
@@ -153,7 +167,7 @@ def build_splits(cfg: DataConfig, tok: PreTrainedTokenizerBase, *, seed: int) ->
     }
     train_samples, _ = encode_all(train_convs, tok, cfg, stats["train"])
     val_samples, val_kept = encode_all(val_convs, tok, cfg, stats["validation"])
-    if not train_samples:
+    if not train_samples and not cfg.streaming:
         st = stats["train"]
         raise ConfigError(
             f"data.train: no usable training samples in {', '.join(cfg.train)}: "
@@ -164,4 +178,6 @@ def build_splits(cfg: DataConfig, tok: PreTrainedTokenizerBase, *, seed: int) ->
     kept_rejects = {n: f.getvalue() for n, f in rejects.items() if cfg.on_error == "skip"}
     if not cfg.validation:
         kept_rejects.pop("rejects_validation.jsonl", None)
+    if cfg.streaming:  # the stream appends its rejects itself
+        kept_rejects.pop("rejects.jsonl", None)
     return Splits(train_samples, val_samples, val_kept, stats, kept_rejects)

@@ -1,4 +1,5 @@
-"""The end of every recipe: final weights, metrics files, loss curve, train_summary.json."""
+"""The end of every recipe: final weights, metrics files, loss curve, train_summary.json and
+the output's model card (README.md)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from transformers import PreTrainedTokenizerBase
 
 from tunesmith.adapters.report import MethodReport
 from tunesmith.config.schema import Config
+from tunesmith.training.card import write_training_card
 from tunesmith.training.data import Splits
 from tunesmith.training.logging import plot_loss_curve
 from tunesmith.training.output import save_final
@@ -41,9 +43,13 @@ def finish(
         return run_dir
     if cfg.output.plot:
         plot_loss_curve(records, run_dir / "loss_curve.png")
-    write_summary(
+    path = write_summary(
         cfg, loop, output=out_dir, engine=engine, report=report, splits=splits, recipe=recipe
     )
+    summary = json.loads(path.read_text())
+    losses = [r["loss"] for r in records if "loss" in r]
+    summary["final_train_loss"] = losses[-1] if losses else None
+    write_training_card(cfg, summary, out_dir, run_dir)
     return run_dir
 
 

@@ -1,4 +1,5 @@
-"""Run metrics: metrics.jsonl (append, resume-safe), TensorBoard events, a loss-curve PNG."""
+"""Run metrics: metrics.jsonl (append, resume-safe), the trackers of output.report_to
+(training/trackers.py: TensorBoard by default), a loss-curve PNG."""
 
 from __future__ import annotations
 
@@ -6,22 +7,27 @@ import json
 import logging
 from pathlib import Path
 
+from tunesmith.config.schema import Config
 from tunesmith.log import to_log_file
+from tunesmith.training.trackers import open_trackers
 
 log = logging.getLogger("tunesmith.train")
 
 
 class MetricsLogger:
-    def __init__(self, run_dir: Path, *, tensorboard: bool, resume_step: int = 0) -> None:
+    """metrics.jsonl on rank 0, and the same records to each tracker of output.report_to."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        trackers: list[str] | None = None,
+        resume_step: int = 0,
+        config: Config | None = None,
+    ) -> None:
         self.path = run_dir / "metrics.jsonl"
         self._keep_only_until(resume_step)
-        self._tb = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._tb = SummaryWriter(
-                log_dir=str(run_dir / "tensorboard"), purge_step=resume_step + 1
-            )
+        self._trackers = open_trackers(trackers or [], run_dir, config, resume_step=resume_step)
 
     def _keep_only_until(self, step: int) -> None:
         """On resume, drop records written after the checkpoint we restart from."""
@@ -35,14 +41,13 @@ class MetricsLogger:
         to_log_file(log, f"step {record['step']}", **record)
         with self.path.open("a") as fh:
             fh.write(json.dumps(record) + "\n")
-        if self._tb is not None:
-            for key, value in record.items():
-                if key != "step" and isinstance(value, int | float):
-                    self._tb.add_scalar(key, value, record["step"])
+        scalars = {k: v for k, v in record.items() if k != "step" and isinstance(v, int | float)}
+        for tracker in self._trackers:
+            tracker.log(scalars, record["step"])
 
     def close(self) -> None:
-        if self._tb is not None:
-            self._tb.close()
+        for tracker in self._trackers:
+            tracker.close()
 
     def records(self) -> list[dict]:
         return _read_records(self.path)

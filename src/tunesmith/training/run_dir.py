@@ -18,6 +18,9 @@ OUTPUTS = (
     "metrics.jsonl",
     "checkpoints",
     "tensorboard",
+    "trackers.json",  # a fresh start opens new tracker runs
+    "mlruns",
+    "wandb",
     "adapter",
     "model",
     "base",

@@ -52,6 +52,8 @@ from tunesmith.training.output import adapter_base_dir, save_final
 from tunesmith.training.precision import Fp32MasterAdamW, check_precision, to_bf16
 from tunesmith.training.run_dir import clear_outputs, plan_run_dir
 from tunesmith.training.state import TrainState
+from tunesmith.training.streaming import check_streaming
+from tunesmith.training.trackers import check_trackers, report_to
 
 
 @dataclass
@@ -86,6 +88,9 @@ class Optimization:
     total_steps: int
 
 
+NEFTUNE_RECIPES = ("sft", "distill")
+
+
 def check(cfg: Config) -> None:
     """Settings every recipe needs right, before anything loads."""
     if cfg.train.precision == "fp16" and not torch.cuda.is_available():
@@ -98,6 +103,14 @@ def check(cfg: Config) -> None:
     )
     if cfg.train.pure_bf16 and cfg.method.name == "qlora":
         raise ConfigError("train.pure_bf16: not with method qlora (its base is 4-bit already)")
+    if cfg.train.neftune_alpha and cfg.recipe not in NEFTUNE_RECIPES:
+        raise ConfigError(
+            f"train.neftune_alpha: recipe {cfg.recipe} does not take embedding noise (its "
+            f"reference or rollout forwards would see it too); NEFTune is for "
+            f"{' and '.join(NEFTUNE_RECIPES)}: set train.neftune_alpha=0"
+        )
+    check_streaming(cfg)
+    check_trackers(report_to(cfg.output))
 
 
 def start(cfg: Config) -> Run:
@@ -190,6 +203,13 @@ def report_data(cfg: Config, splits: Splits, engine: Engine) -> None:
     """One line per split: records in, samples kept, and why the others were not."""
     for name, st in splits.stats.items():
         d = st.as_dict()
+        if name == "train" and cfg.data.streaming:
+            engine.ranks.print(
+                f"data train: streaming {', '.join(cfg.data.train)} (shuffle buffer "
+                f"{cfg.data.shuffle_buffer:,}, {cfg.train.max_steps:,} steps); counts in "
+                "train_summary.json at the end"
+            )
+            continue
         if name != "train" and not d["records"] and not d["rejected"]:
             continue  # no such split: nothing to report
         engine.ranks.print(

@@ -17,6 +17,7 @@ class TrainState:
     best_step: int | None = None  # step of best_metric
     evals_without_improvement: int = 0
     history: list[dict] = field(default_factory=list)  # evaluation records
+    stream: dict | None = None  # data.streaming: the stream's place (training/streaming.py)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=1))

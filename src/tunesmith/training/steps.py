@@ -34,9 +34,11 @@ from tunesmith.progress import TrainProgress
 from tunesmith.training.checkpoint import save_checkpoint
 from tunesmith.training.logging import MetricsLogger
 from tunesmith.training.loss import Objective, StepLoss, accumulate_gradients
+from tunesmith.training.neftune import NEFTune, attach_neftune
 from tunesmith.training.run_dir import checkpoints_dir
 from tunesmith.training.setup import Engine, Optimization, Run
 from tunesmith.training.state import TrainState
+from tunesmith.training.trackers import report_to
 
 
 class StepLoop:
@@ -59,10 +61,13 @@ class StepLoop:
         self.start_step, self.start_tokens = state.step, state.tokens_seen
         self.stopped_early = False
         self.logger = (
-            MetricsLogger(run.dir, tensorboard=cfg.output.tensorboard, resume_step=state.step)
+            MetricsLogger(
+                run.dir, trackers=report_to(cfg.output), resume_step=state.step, config=cfg
+            )
             if engine.ranks.is_main
             else None
         )
+        self.neftune: NEFTune | None = None
         self.progress = TrainProgress(
             self.total_steps, state.step, enabled=cfg.train.progress and engine.ranks.is_main
         )
@@ -72,6 +77,8 @@ class StepLoop:
 
     def __enter__(self) -> StepLoop:
         self.opt.model.train()
+        model = self.engine.ranks.unwrap(self.opt.model)
+        self.neftune = attach_neftune(model, self.cfg.train.neftune_alpha)
         self.started = time.perf_counter()
         self.progress.__enter__()
         return self
@@ -83,6 +90,8 @@ class StepLoop:
         tb: TracebackType | None,
     ) -> None:
         self.progress.__exit__(exc_type, exc, tb)
+        if self.neftune is not None:  # saved and evaluated models see plain embeddings
+            self.neftune.remove()
         self.seconds = time.perf_counter() - self.started
 
     def fit(

@@ -61,7 +61,7 @@ def test_config_error_is_a_tunesmith_error_with_exit_code_2():
         (
             "output:\n  zzz: 1\n",
             "unknown config key 'output.zzz' (in cfg.yaml, line 2); "
-            "valid keys under 'output': dir, overwrite, tensorboard, plot",
+            "valid keys under 'output': dir, overwrite, tensorboard, report_to, project, plot",
         ),
         (
             "zzz: 1\n",

@@ -12,7 +12,7 @@ from tunesmith.errors import ConfigError
 
 ALTERNATE = "expected user and assistant turns to alternate, after one optional system message"
 FORMAT_LIST = (
-    "messages (messages); sharegpt (conversations, system?);"
+    "messages (messages, tools?); sharegpt (conversations, system?, tools?);"
     " alpaca (instruction, input?, output, system?);"
     " cqa (context?, question, answer, system?); text (text)"
 )
@@ -98,10 +98,11 @@ CASES = [
     ),
     (
         "unknown_role",
-        msgs(("user", "q"), ("tool", "{}")),
+        msgs(("user", "q"), ("function", "{}")),
         "auto",
         "unknown_role",
-        "field 'messages[1].role': unknown role 'tool' (expected one of system, user, assistant)",
+        "field 'messages[1].role': unknown role 'function'"
+        " (expected one of system, user, assistant, tool)",
     ),
     (
         "unknown_sharegpt_role",
@@ -109,7 +110,7 @@ CASES = [
         "sharegpt",
         "unknown_role",
         "field 'conversations[0].from': unknown role 'bot'"
-        " (expected one of human, user, gpt, assistant, system)",
+        " (expected one of human, user, gpt, assistant, system, function_call, observation)",
     ),
     (
         "trailing_user",

@@ -102,10 +102,10 @@ def server(scripted):
             "'best_of' larger than 'n' is not supported",
         ),
         (
-            {**CHAT, "tools": [{"type": "function", "function": {"name": "f"}}]},
-            "tools",
+            {**CHAT, "functions": [{"name": "f"}]},
+            "functions",
             "unsupported_parameter",
-            "'tools' (function calling) is not supported",
+            "'functions' (deprecated) is not supported: send 'tools'",
         ),
         (
             {**CHAT, "response_format": {"type": "json_object"}},

@@ -108,10 +108,10 @@ def test_jinja_reads_openai_reasoning_aliases(tok) -> None:
 
 
 def test_jinja_rejects_unknown_roles(tok) -> None:
-    with pytest.raises(Exception, match="unsupported role 'tool'"):
-        tok.apply_chat_template([{"role": "tool", "content": "x"}], tokenize=False)
-    with pytest.raises(ValueError, match="unsupported role 'tool'"):
-        render(conv(("tool", "x")))
+    with pytest.raises(Exception, match="unsupported role 'function'"):
+        tok.apply_chat_template([{"role": "function", "content": "x"}], tokenize=False)
+    with pytest.raises(ValueError, match="unsupported role 'function'"):
+        render(conv(("function", "x")))
 
 
 def test_chat_template_tokenizes_to_the_rendered_ids(tok) -> None:

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tunesmith.data.types import Conversation, Message
+from tunesmith.data.types import Conversation, Message, ToolCall
 
 FORMAT_KEYS = frozenset(
     {
@@ -94,11 +94,43 @@ def exact_key(conv: Conversation, lowercase: bool) -> str:
     return key.lower() if lowercase else key
 
 
-def message_dict(m: Message) -> dict[str, str]:
-    d = {"role": m.role, "content": m.content}
+def message_dict(m: Message) -> dict[str, Any]:
+    """The OpenAI-shaped message (tool calls and the tool call id included)."""
+    d: dict[str, Any] = {"role": m.role, "content": m.content}
     if m.reasoning is not None:
         d["reasoning_content"] = m.reasoning
+    if m.tool_calls:
+        d["tool_calls"] = [
+            {
+                **({"id": c.id} if c.id is not None else {}),
+                "type": "function",
+                "function": {"name": c.name, "arguments": c.arguments},
+            }
+            for c in m.tool_calls
+        ]
+    if m.tool_call_id is not None:
+        d["tool_call_id"] = m.tool_call_id
     return d
+
+
+def copy_message(m: Message) -> Message:
+    calls = list(m.tool_calls) if m.tool_calls else None
+    return Message(m.role, m.content, m.reasoning, calls, m.tool_call_id)
+
+
+def _spill_message(m: Message) -> list:
+    out: list = [m.role, m.content, m.reasoning]
+    if m.tool_calls or m.tool_call_id is not None:
+        calls = [[c.name, c.arguments, c.id] for c in m.tool_calls or []]
+        out += [calls, m.tool_call_id]
+    return out
+
+
+def _unspill_message(m: list) -> Message:
+    if len(m) == 3:
+        return Message(*m)
+    calls = [ToolCall(*c) for c in m[3]] or None
+    return Message(m[0], m[1], m[2], calls, m[4])
 
 
 def to_output(item: Item) -> dict[str, Any]:
@@ -123,7 +155,9 @@ def to_spill(item: Item) -> str:
     if conv.is_text:
         record["t"] = conv.text
     else:
-        record["m"] = [[m.role, m.content, m.reasoning] for m in conv.messages]
+        record["m"] = [_spill_message(m) for m in conv.messages]
+        if conv.tools:
+            record["tl"] = conv.tools
     if item.split != "train":
         record["p"] = item.split
     return json.dumps(record, ensure_ascii=False, default=str)
@@ -134,7 +168,8 @@ def from_spill(line: str) -> Item:
     if "t" in r:
         conv = Conversation(text=r["t"], source=r["s"])
     else:
-        conv = Conversation(messages=[Message(*m) for m in r["m"]], source=r["s"])
+        messages = [_unspill_message(m) for m in r["m"]]
+        conv = Conversation(messages=messages, source=r["s"], tools=r.get("tl"))
     if r.get("f"):
         conv.meta["format"] = r["f"]
     return Item(conv, r["r"], r["x"], r["o"], r.get("p", "train"))
@@ -144,9 +179,10 @@ def clone(item: Item, origin: str, conv: Conversation | None = None) -> Item:
     """A new record derived from `item` (same root, extras and source), tagged with `origin`."""
     if conv is None:
         conv = Conversation(
-            messages=[Message(m.role, m.content, m.reasoning) for m in item.conv.messages],
+            messages=[copy_message(m) for m in item.conv.messages],
             text=item.conv.text,
             source=item.source,
             meta=dict(item.conv.meta),
+            tools=item.conv.tools,
         )
     return Item(conv, item.root, dict(item.extras), origin, item.split)

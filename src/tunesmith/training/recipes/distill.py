@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tunesmith.config.schema import Config
 from tunesmith.training import setup
-from tunesmith.training.batches import BatchStream
+from tunesmith.training.batches import train_batches
 from tunesmith.training.distill import Distiller, check_distill, describe
 from tunesmith.training.finish import finish
 from tunesmith.training.loss_head import resolve_for_teacher
@@ -45,7 +45,9 @@ def train(cfg: Config) -> Path:
     )
     setup.describe_engine(cfg, engine)
 
-    stream = BatchStream(splits.train, cfg, tok.pad_token_id)
+    stream = train_batches(
+        cfg, splits.train, splits.stats["train"], tok, run.dir, engine.ranks.is_main
+    )
     window = cfg.train.grad_accum * engine.ranks.world
     opt = setup.optimization(model, cfg, run, engine, stream.total_steps(window))
     state = setup.resume(run, opt, engine)

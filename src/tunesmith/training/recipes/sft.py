@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tunesmith.config.schema import Config
 from tunesmith.training import setup
-from tunesmith.training.batches import BatchStream
+from tunesmith.training.batches import train_batches
 from tunesmith.training.finish import finish
 from tunesmith.training.loss import CrossEntropy
 from tunesmith.training.steps import StepLoop
@@ -31,7 +31,9 @@ def train(cfg: Config) -> Path:
     model, base_dir, report = setup.attach(model, tok, cfg, run, engine)
     setup.describe_engine(cfg, engine)
 
-    stream = BatchStream(splits.train, cfg, tok.pad_token_id)
+    stream = train_batches(
+        cfg, splits.train, splits.stats["train"], tok, run.dir, engine.ranks.is_main
+    )
     window = cfg.train.grad_accum * engine.ranks.world
     opt = setup.optimization(model, cfg, run, engine, stream.total_steps(window))
     state = setup.resume(run, opt, engine)
