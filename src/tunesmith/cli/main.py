@@ -147,6 +147,16 @@ def bench_preference(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_rl(args: argparse.Namespace) -> int:
+    from tunesmith.bench.rl import run_bench
+
+    run_bench(
+        args.json, steps=args.steps, prompts_per_step=args.prompts, group_size=args.group_size,
+        max_tokens=args.max_tokens, threads=args.threads or None,
+    )  # fmt: skip
+    return 0
+
+
 def models(args: argparse.Namespace) -> int:
     from tunesmith.models.registry import PRESETS
 
@@ -166,6 +176,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "bench data": bench_data,
     "bench memory": bench_memory,
     "bench preference": bench_preference,
+    "bench rl": bench_rl,
     "models": models,
 }
 COMMANDS.update(eval_cmd.COMMANDS)
@@ -339,6 +350,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--budget-tokens", type=int, default=60_000, help="chosen tokens of the pairs")
     p.set_defaults(command="bench preference")
+    p = bench_sub.add_parser("rl", help="GRPO: TRL's GRPOTrainer against tunesmith")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--steps", type=int, default=20, help="optimizer steps per arm")
+    p.add_argument("--prompts", type=int, default=8, help="prompts per step")
+    p.add_argument("--group-size", type=int, default=8, help="completions per prompt")
+    p.add_argument("--max-tokens", type=int, default=32, help="generated tokens at most")
+    p.add_argument("--threads", type=int, default=0, help="torch threads per arm (0: all)")
+    p.set_defaults(command="bench rl")
     serve_cmd.add_bench_parser(bench_sub)
 
     _data_parsers(sub)

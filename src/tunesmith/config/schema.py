@@ -366,8 +366,76 @@ class PreferenceConfig:
     )
 
 
+# RL with verifiable rewards (training/rl/; docs/rl.md).
+GRPO_LOSSES = ["grpo", "dr_grpo", "dapo", "gspo"]
+
+
+@dataclass
+class GrpoConfig:
+    group_size: int = opt(
+        8, "completions sampled per prompt (the group its advantage is relative to)", min=2
+    )
+    prompts_per_step: int = opt(
+        8, "prompts per rollout batch, all processes together (a multiple of the process count)",
+        min=1,
+    )  # fmt: skip
+    max_completion_length: int = opt(64, "generated tokens per completion at most", min=1)
+    temperature: float = opt(
+        1.0, "rollout sampling temperature (the loss scores logits / T)", gt=0.0
+    )
+    top_p: float = opt(1.0, "rollout nucleus sampling", gt=0.0, max=1.0)
+    top_k: int = opt(0, "rollout top-k sampling; 0 = off", min=0)
+    num_iterations: int = opt(
+        1, "policy updates per rollout batch (importance ratios against the rollout's log-probs)",
+        min=1,
+    )  # fmt: skip
+    loss_type: str = opt(
+        "grpo",
+        "grpo (per-sequence mean), dr_grpo (no length / std normalisation), dapo (token-level "
+        "mean; clip-higher with epsilon_high), gspo (sequence-level importance ratio)",
+        choices=GRPO_LOSSES,
+    )
+    epsilon_low: float = opt(0.2, "clip the ratio below at 1 - epsilon_low", min=0.0, max=1.0)
+    epsilon_high: float = opt(
+        0.0, "clip the ratio above at 1 + epsilon_high; 0 = epsilon_low (DAPO uses 0.28)", min=0.0
+    )
+    beta: float = opt(
+        0.0, "KL penalty against the reference (LoRA: the base with the adapter disabled; "
+        "full: a frozen copy); 0 = no reference", min=0.0,
+    )  # fmt: skip
+    scale_rewards: str = opt(
+        "auto", "advantage scaling: group std, batch std or none; auto = none for dr_grpo, "
+        "else group", choices=["auto", "group", "batch", "none"],
+    )  # fmt: skip
+    drop_constant_groups: bool = opt(
+        False, "dynamic sampling (DAPO): groups whose rewards are all equal carry no advantage "
+        "and are left out of the update",
+    )  # fmt: skip
+    mask_truncated: bool = opt(
+        False, "overlong filtering (DAPO): completions cut at max_completion_length train no token"
+    )
+    rewards: list[str] = opt(
+        ["think_format", "accuracy"],
+        "reward functions: built-ins (think_format, accuracy, length, repetition) or custom "
+        "'path/to/file.py:function' / 'module:function'",
+    )
+    reward_weights: list[float] = opt([], "a weight per reward function; empty = 1 each")
+    rollout_backend: str = opt(
+        "engine", "who generates the rollouts: tunesmith's engine on the live weights (CPU or "
+        "GPU), or vllm (CUDA only; not built yet: refused)", choices=["engine", "vllm"],
+    )  # fmt: skip
+    prefix_block_size: int = opt(
+        8, "the engine's prefix-cache block: a group's prompt is prefilled once, its blocks "
+        "loaded for the other completions", min=1,
+    )  # fmt: skip
+    eval_samples: int = opt(
+        4, "completions (with their prompts and rewards) written to samples.log per evaluation",
+        min=0,
+    )  # fmt: skip
+
+
 # Training objectives (training/recipes/): each reads top to bottom over the shared setup.
-RECIPES = ["sft", "distill", "preference"]
+RECIPES = ["sft", "distill", "preference", "grpo"]
 
 
 @dataclass
@@ -375,8 +443,9 @@ class Config:
     recipe: str = opt(
         "sft",
         "training objective: sft (cross-entropy on the labels), distill (a frozen teacher's "
-        "distributions too; settings in distill) or preference (DPO family on preference "
-        "pairs; settings in preference); method.name chooses which weights train",
+        "distributions too; settings in distill), preference (DPO family on preference "
+        "pairs; settings in preference) or grpo (RL with verifiable rewards, rollouts from the "
+        "engine; settings in grpo); method.name chooses which weights train",
         choices=RECIPES,
     )
     model: ModelConfig = field(
@@ -399,4 +468,7 @@ class Config:
     )
     preference: PreferenceConfig = field(
         default_factory=PreferenceConfig, metadata={"help": "recipe=preference: the loss"}
+    )
+    grpo: GrpoConfig = field(
+        default_factory=GrpoConfig, metadata={"help": "recipe=grpo: rollouts, rewards, the loss"}
     )

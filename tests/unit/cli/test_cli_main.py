@@ -55,6 +55,7 @@ def test_commands_map_covers_every_subcommand():
         "bench data",
         "bench memory",
         "bench preference",
+        "bench rl",
         "bench serve",
         "eval run",
         "eval score",

@@ -66,7 +66,7 @@ def test_config_error_is_a_tunesmith_error_with_exit_code_2():
         (
             "zzz: 1\n",
             "unknown config key 'zzz' (in cfg.yaml, line 1); "
-            "valid keys: recipe, model, data, method, train, eval, distributed, output, distill, preference",
+            "valid keys: recipe, model, data, method, train, eval, distributed, output, distill, preference, grpo",
         ),
     ],
 )
@@ -254,12 +254,12 @@ def test_bounds_are_inclusive():
         ),
         (
             "- train\n- data\n",
-            "cfg.yaml: expected a mapping of sections (recipe, model, data, method, train, eval, distributed, output, distill, preference), "
+            "cfg.yaml: expected a mapping of sections (recipe, model, data, method, train, eval, distributed, output, distill, preference, grpo), "
             "got ['train', 'data'] (list)",
         ),
         (
             "just text\n",
-            "cfg.yaml: expected a mapping of sections (recipe, model, data, method, train, eval, distributed, output, distill, preference), "
+            "cfg.yaml: expected a mapping of sections (recipe, model, data, method, train, eval, distributed, output, distill, preference, grpo), "
             "got 'just text' (str)",
         ),
     ],

@@ -46,7 +46,7 @@ def test_lines_show_type_default_and_constraints():
 def test_grouped_by_section_in_schema_order():
     text = format_help()
     headers = [ln.split(":")[0] for ln in text.splitlines() if ln and not ln.startswith(" ")]
-    assert headers[-13:] == [
+    assert headers[-14:] == [
         "model",
         "data",
         "method",
@@ -60,6 +60,7 @@ def test_grouped_by_section_in_schema_order():
         "output",
         "distill",
         "preference",
+        "grpo",
     ]
     assert "train: optimisation loop" in text.splitlines()
 

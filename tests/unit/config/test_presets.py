@@ -34,10 +34,13 @@ def test_expected_presets_exist() -> None:
 def test_preset_loads(path: Path) -> None:
     cfg = load_config(path)
     assert path.read_text().count("\nrecipe: ") == 1  # every preset names its recipe
-    recipe = {"distill": "distill", "dpo": "preference", "orpo": "preference", "kto": "preference"}
+    recipe = {"distill": "distill", "dpo": "preference", "orpo": "preference", "kto": "preference",
+              "grpo": "grpo"}  # fmt: skip
     assert cfg.recipe == recipe.get(path.stem, "sft")
     if cfg.recipe == "preference":
         assert (cfg.method.name, cfg.preference.loss) == ("lora", path.stem)
+    elif cfg.recipe == "grpo":
+        assert cfg.method.name == "lora" and cfg.grpo.rewards == ["think_format", "accuracy"]
     else:
         assert cfg.method.name == ("full" if path.stem == "distill" else path.stem.split("-")[0])
     assert path.read_text().splitlines()[1].startswith("# Run") or "tunesmith train" in (

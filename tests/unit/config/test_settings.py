@@ -218,5 +218,5 @@ def test_fields_are_listed_for_generated_forms():
     }
     assert fields["format"]["choices"][0] == "auto" and fields["model"]["required"]
     train = {f["key"]: f for f in describe_fields(SCHEMAS["train"])}
-    assert train["recipe"]["choices"] == ["sft", "distill", "preference"]
+    assert train["recipe"]["choices"] == ["sft", "distill", "preference", "grpo"]
     assert train["train.lr"]["gt"] == 0.0 and train["train.lr"]["flag"] == "--train-lr"

@@ -193,7 +193,7 @@ def test_teacher_settings_are_checked_before_loading(overrides, message):
         ),
         (
             "recipe=dpo",
-            "recipe: 'dpo' is not one of sft, distill, preference (in override 'recipe=dpo')",
+            "recipe: 'dpo' is not one of sft, distill, preference, grpo (in override 'recipe=dpo')",
         ),
     ],
 )

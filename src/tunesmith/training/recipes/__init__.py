@@ -15,9 +15,11 @@ from pathlib import Path
 from tunesmith.config.schema import Config
 from tunesmith.training.preference import recipe as preference
 from tunesmith.training.recipes import distill, sft
+from tunesmith.training.rl import recipe as grpo
 
 RECIPES: dict[str, Callable[[Config], Path]] = {
     "sft": sft.train,
     "distill": distill.train,
     "preference": preference.train,
+    "grpo": grpo.train,
 }
