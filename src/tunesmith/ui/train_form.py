@@ -54,6 +54,21 @@ def preset_values(roots: Roots, preset: str | None) -> dict[str, str]:
     return {f.key: as_text(flat.get(f.key, f.default)) for f in list_fields()}
 
 
+def _changed(text: str, base: str) -> bool:
+    """Whether a form value differs from the preset's: compared as YAML values, a single
+    value against a one-item list (a list field shown as a choice, e.g. output.report_to)
+    equal to that list."""
+    if text.strip() == base:
+        return False
+    try:
+        got, want = yaml.safe_load(text), yaml.safe_load(base)
+    except yaml.YAMLError:
+        return True
+    if isinstance(want, list) and not isinstance(got, list):
+        got = [got]
+    return got != want
+
+
 def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in data.items():
@@ -93,7 +108,7 @@ def plan_run(
     overrides = [
         f"{key}={text}"
         for key, text in values.items()
-        if key != "output.dir" and key in base and text.strip() != base[key]
+        if key != "output.dir" and key in base and _changed(text, base[key])
     ]
     run_dir = roots.runs / name
     overrides.append(f"output.dir={roots.display(run_dir)}")
