@@ -105,7 +105,10 @@ def test_qwen2_keeps_biases_and_rotate_half_layout(models, tmp_path):
     assert bias.tensor_type == gguf.GGMLQuantizationType.F32
     assert np.array_equal(bias.data, weights["model.layers.0.self_attn.k_proj.bias"].numpy())
     assert sorted(p.name for p in (tmp_path / "q").iterdir()) == [
-        "Modelfile", "README.md", "export_report.json", "model.gguf"
+        "Modelfile",
+        "README.md",
+        "export_report.json",
+        "model.gguf",
     ]  # fmt: skip  (README.md: the model card)
 
 
