@@ -95,14 +95,11 @@ ROWS = (
 
 
 def print_table(report: dict, console: object) -> None:
-    from rich.table import Table
+    from tunesmith.bench.report import print_two_arms
 
-    table = Table(title="bench preference: TRL DPOTrainer vs tunesmith (DPO, LoRA)")
-    for name in ("", "TRL", "tunesmith"):
-        table.add_column(name, justify="right" if name else "left")
-    for label, key, fmt in ROWS:
-        table.add_row(label, fmt.format(report["trl"][key]), fmt.format(report["tunesmith"][key]))
-    console.print(table)
+    print_two_arms(
+        "bench preference: TRL DPOTrainer vs tunesmith (DPO, LoRA)", ROWS, report, console
+    )
     console.print(
         f"speedup (real tokens/s) {report['speedup']:.2f}x, memory ratio "
         f"{report['rss_ratio']:.2f}, held-out reward accuracy difference "

@@ -111,3 +111,16 @@ def print_report(report: dict, console: Console) -> None:
             "[yellow]warning: an arm used under 75% of its threads' CPU time; other work on "
             "this machine likely slowed it, so the timings are noisy (try `tunesmith bench train --repeats 2`)[/yellow]"
         )
+
+
+def print_two_arms(
+    title: str, rows: tuple[tuple[str, str, str], ...], report: dict, console: object
+) -> None:
+    """The TRL-vs-tunesmith table of `bench preference` / `bench rl`: one row per
+    (label, key, format) over report["trl"] and report["tunesmith"]."""
+    table = Table(title=title)
+    for name in ("", "TRL", "tunesmith"):
+        table.add_column(name, justify="right" if name else "left")
+    for label, key, fmt in rows:
+        table.add_row(label, fmt.format(report["trl"][key]), fmt.format(report["tunesmith"][key]))
+    console.print(table)

@@ -68,14 +68,9 @@ ROWS = (
 
 
 def print_table(report: dict, console: object) -> None:
-    from rich.table import Table
+    from tunesmith.bench.report import print_two_arms
 
-    table = Table(title="bench rl: TRL GRPOTrainer vs tunesmith (GRPO, LoRA)")
-    for name in ("", "TRL", "tunesmith"):
-        table.add_column(name, justify="right" if name else "left")
-    for label, key, fmt in ROWS:
-        table.add_row(label, fmt.format(report["trl"][key]), fmt.format(report["tunesmith"][key]))
-    console.print(table)
+    print_two_arms("bench rl: TRL GRPOTrainer vs tunesmith (GRPO, LoRA)", ROWS, report, console)
     console.print(
         f"speedup (steps/s) {report['speedup']:.2f}x, rollout tokens/s "
         f"{report['rollout_speedup']:.2f}x, memory ratio {report['rss_ratio']:.2f}, reward "
