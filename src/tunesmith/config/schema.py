@@ -425,7 +425,7 @@ class GrpoConfig:
         "GPU), or vllm (CUDA only; not built yet: refused)", choices=["engine", "vllm"],
     )  # fmt: skip
     prefix_block_size: int = opt(
-        8, "the engine's prefix-cache block: a group's prompt is prefilled once, its blocks "
+        2, "the engine's prefix-cache block: a group's prompt is prefilled once, its blocks "
         "loaded for the other completions", min=1,
     )  # fmt: skip
     eval_samples: int = opt(

@@ -165,9 +165,8 @@ class Engine:
         max_tokens = self.check_request(prompt_token_ids, params, adapter)
         generator = None
         if not params.greedy:
-            generator = torch.Generator(device="cpu")
             seed = params.seed if params.seed is not None else self._seed()
-            generator.manual_seed(seed % 2**64)  # torch takes [0, 2**64); any int is welcome
+            generator = random.Random(seed % 2**64)  # seeds modulo 2**64; one draw per token
         constraint = self._constraint(params)
         req = Request(
             request_id,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
-
-import torch
 
 from tunesmith.inference.params import InvalidRequestError, SamplingParams
 
@@ -73,7 +72,9 @@ class Request:
     max_tokens: int
     """resolved: params.max_tokens, capped by the context length"""
     adapter: str | None = None
-    generator: torch.Generator | None = None
+    generator: random.Random | None = None
+    """the request's own random stream (sampled requests): seeded, so a token never depends
+    on the other rows of its batch"""
     constraint: Constraint | None = None
     """the grammar state of a request with `params.guide` (advanced by each sampled token)"""
     output_token_ids: list[int] = field(default_factory=list)

@@ -4,7 +4,7 @@ A request with a grammar (`Request.constraint`) has its row masked to the tokens
 allows, before anything else; rows without one do no grammar work. Rows that only sample
 (no grammar, bias or penalty: the rollout and most serving traffic) are truncated and
 normalised together, one batched op each; every row then draws its token by inverse CDF
-from one uniform number of its own request's `torch.Generator`, so a token never depends on
+from one uniform number of its own request's random stream (`random.Random`), so a token never depends on
 the other rows of the batch (greedy rows share one argmax). A row whose parameters make its
 distribution non-finite (a repetition penalty of 1e-300 turns positive logits into inf)
 fails alone: its entry is an `InvalidRequestError` naming the parameters, the other rows
@@ -73,10 +73,7 @@ def draw(probs: torch.Tensor, generators: list, use: list[bool] | None = None) -
     are never picked."""
     use = use if use is not None else [True] * len(generators)
     u = torch.tensor(
-        [
-            float(torch.rand((), generator=g)) if on else 0.0
-            for g, on in zip(generators, use, strict=True)
-        ],
+        [g.random() if on else 0.0 for g, on in zip(generators, use, strict=True)],
         dtype=torch.float64,
     )
     cdf = probs.double().cumsum(dim=-1)

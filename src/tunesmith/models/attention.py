@@ -71,7 +71,10 @@ def varlen_attention(
     dv = value.shape[-1]
     if dv < query.shape[-1]:
         value = F.pad(value, (0, query.shape[-1] - dv))
-    if bounds is None:
+    groups = kwargs.get("prefix_groups")
+    if groups is not None:
+        out = _shared_prefix_sdpa(query, key, value, groups, scaling, dropout)
+    elif bounds is None:
         out = _causal_sdpa(query, key, value, scaling, dropout)
     else:
         out = _segments_sdpa(query, key, value, bounds, scaling, dropout)
@@ -114,30 +117,82 @@ def _segments_sdpa(
     similar length run together as one right-padded batch (causal attention never lets a
     real token see the padding after it): one SDPA call per bucket instead of one per
     sample, and one gather / scatter each way instead of a slice per sample."""
+    parts = _Parts(q)
+    _causal_buckets(parts, q, k, v, bounds, scaling, dropout)
+    return parts.assemble()
+
+
+def _shared_prefix_sdpa(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+    groups: list[tuple[int, int, list[tuple[int, int]]]], scaling: float | None, dropout: float,
+) -> torch.Tensor:  # fmt: skip
+    """Packed groups that share a prompt: `groups` holds (prompt start, prompt length,
+    [(completion start, completion length)]). Each prompt attends causally to itself;
+    each completion to its group's prompt and causally to itself (its positions continue
+    the prompt's), never to the other completions. The completions of a group run as one
+    padded batch whose keys are the prompt's (gathered once per completion, so their
+    gradients add up in the shared prompt) followed by its own."""
+    parts = _Parts(q)
+    _causal_buckets(parts, q, k, v, [(s, s + n) for s, n, _ in groups], scaling, dropout)
+    for start, plen, members in groups:
+        m, width = len(members), max(n for _, n in members)
+        starts = torch.tensor([s for s, _ in members], device=q.device)
+        lens = torch.tensor([n for _, n in members], device=q.device)
+        offs = torch.arange(width, device=q.device)
+        index = starts.unsqueeze(1) + torch.minimum(offs.unsqueeze(0), lens.unsqueeze(1) - 1)
+        prompt = torch.arange(start, start + plen, device=q.device).expand(m, plen)
+        keys = torch.cat([prompt, index], dim=1).reshape(-1)
+        cols = torch.arange(plen + width, device=q.device)
+        mask = (cols.unsqueeze(0) < plen) | (cols.unsqueeze(0) - plen <= offs.unsqueeze(1))
+        out = F.scaled_dot_product_attention(
+            _gather(q, index.reshape(-1), (m, width)),
+            _gather(k, keys, (m, plen + width)),
+            _gather(v, keys, (m, plen + width)),
+            attn_mask=mask, dropout_p=dropout, scale=scaling, enable_gqa=q.shape[1] != k.shape[1],
+        )  # fmt: skip
+        parts.add(out, index, offs.unsqueeze(0) < lens.unsqueeze(1))
+    return parts.assemble()
+
+
+class _Parts:
+    """Attention outputs computed batch by batch, put back in packed order at the end."""
+
+    def __init__(self, q: torch.Tensor):
+        self.heads, self.device = q.shape[1], q.device
+        self.pieces: list[torch.Tensor] = []
+        self.where: list[torch.Tensor] = []
+
+    def add(self, out: torch.Tensor, index: torch.Tensor, valid: torch.Tensor) -> None:
+        """out `[n, H, width, D]` of the packed positions `index` `[n, width]` where valid."""
+        keep = valid.reshape(-1).nonzero().squeeze(1)
+        flat = out.transpose(0, 1).reshape(self.heads, -1, out.shape[-1])
+        self.pieces.append(flat.index_select(1, keep))
+        self.where.append(index.reshape(-1)[keep])
+
+    def assemble(self) -> torch.Tensor:
+        order = torch.cat(self.where)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(order.numel(), device=self.device)
+        return torch.cat(self.pieces, dim=1).index_select(1, inverse).unsqueeze(0)
+
+
+def _causal_buckets(
+    parts: _Parts, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+    bounds: list[tuple[int, int]], scaling: float | None, dropout: float,
+) -> None:  # fmt: skip
     lengths = [e - s for s, e in bounds]
-    pieces, where = [], []
     for group in length_buckets(lengths):
         width = lengths[group[0]]
         starts = torch.tensor([bounds[i][0] for i in group], device=q.device)
         lens = torch.tensor([lengths[i] for i in group], device=q.device)
         offs = torch.arange(width, device=q.device)
-        valid = offs.unsqueeze(0) < lens.unsqueeze(1)  # [n, width]
         index = starts.unsqueeze(1) + torch.minimum(offs.unsqueeze(0), lens.unsqueeze(1) - 1)
-        flat = index.reshape(-1)
-
-        shape = (len(group), width)
+        flat, shape = index.reshape(-1), (len(group), width)
         out = _causal_sdpa(
             _gather(q, flat, shape), _gather(k, flat, shape), _gather(v, flat, shape),
             scaling, dropout,
-        )  # [n, H, width, D]  # fmt: skip
-        keep = valid.reshape(-1).nonzero().squeeze(1)
-        flat_out = out.transpose(0, 1).reshape(q.shape[1], -1, out.shape[-1])
-        pieces.append(flat_out.index_select(1, keep))
-        where.append(flat[keep])
-    order = torch.cat(where)
-    inverse = torch.empty_like(order)
-    inverse[order] = torch.arange(order.numel(), device=q.device)
-    return torch.cat(pieces, dim=1).index_select(1, inverse).unsqueeze(0)
+        )  # fmt: skip
+        parts.add(out, index, offs.unsqueeze(0) < lens.unsqueeze(1))
 
 
 def varlen_mask(*args, attention_mask: torch.Tensor | None = None, **kwargs) -> torch.Tensor | None:

@@ -121,6 +121,37 @@ def test_packed_token_logps_equal_each_sequence_alone(policy):
         torch.testing.assert_close(logps[k, : len(c)], want, atol=1e-5, rtol=0)
 
 
+def test_a_shared_prompt_gives_the_same_logps_and_gradients(policy):
+    """Groups packed with one copy of their prompt score exactly as unshared packing."""
+    model, _, prompts = policy
+    group_prompts = [prompts[0]] * 3 + [prompts[1]] * 2 + [prompts[2]]
+    completions = [[40, 41, 42], [7], [50, 51, 52, 53, 1], [9, 9], [60, 61, 62], [5, 1]]
+    shared = pack(group_prompts, completions, share_prompts=True)
+    plain = pack(group_prompts, completions)
+    assert shared["prefix_groups"] == [
+        (0, len(prompts[0]), [(len(prompts[0]), 3), (len(prompts[0]) + 3, 1), (len(prompts[0]) + 4, 5)]),
+        (len(prompts[0]) + 9, len(prompts[1]), [(len(prompts[0]) + 9 + len(prompts[1]), 2),
+                                                (len(prompts[0]) + 11 + len(prompts[1]), 3)]),
+        (len(prompts[0]) + 14 + len(prompts[1]), len(prompts[2]), [(len(prompts[0]) + 14 + len(prompts[1]) + len(prompts[2]), 2)]),
+    ]  # fmt: skip
+    saved = len(plain["input_ids"][0]) - len(shared["input_ids"][0])
+    assert saved == 2 * len(prompts[0]) + len(prompts[1])
+    weights = torch.randn(6, 5, generator=torch.Generator().manual_seed(0))
+    results = []
+    for batch in (shared, plain):
+        model.zero_grad()
+        logps, mask, _ = token_logps(model, batch, temperature=0.7)
+        (logps * mask * weights[:, : logps.shape[1]]).sum().backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+        results.append((logps.detach(), mask, grads))
+    (a, mask_a, grads_a), (b, mask_b, grads_b) = results
+    assert torch.equal(mask_a, mask_b) and mask_a.sum(1).tolist() == [3, 1, 5, 2, 3, 2]
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    for ga, gb in zip(grads_a, grads_b, strict=True):
+        torch.testing.assert_close(ga, gb, atol=1e-5, rtol=1e-4)
+    model.zero_grad()
+
+
 def test_prompt_order_visits_each_prompt_once_per_epoch():
     seen = [i for b in range(5) for i in batch_prompts(10, 4, b, seed=1)]
     assert sorted(seen[:10]) == list(range(10)) and sorted(seen[10:20]) == list(range(10))

@@ -137,7 +137,11 @@ def attend(
     """Write the step's keys/values into the cache; attend over each sequence's own."""
     keys, values = cache.update(k[:, :, None], v[:, :, None], index)
     if layer.value_width:
-        values = keys[..., : layer.value_width]
+        # MLA: the values are the first value_width columns of the latent keys. Attending
+        # with the whole keys as values (and keeping those columns of the output) gives the
+        # same result with value width == query width, which SDPA's fused CPU kernel needs
+        # (a narrower value head falls back to the slow math kernel).
+        values = keys
     out, _ = slot_attention(
         None,  # type: ignore[arg-type]
         q[:, :, None],
@@ -148,7 +152,8 @@ def attend(
         slot_layout=layout,
         batched_decode=batched_decode,
     )
-    return out[:, 0]
+    out = out[:, 0]
+    return out[..., : layer.value_width] if layer.value_width else out
 
 
 def lora_stacks(adapters: LoraSet | None, **linears: tuple[torch.nn.Module, ...]) -> dict:

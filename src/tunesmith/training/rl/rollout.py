@@ -81,7 +81,7 @@ class RolloutSettings:
     top_p: float = 1.0
     top_k: int = 0
     stop_token_ids: tuple[int, ...] = ()
-    prefix_block_size: int = 8
+    prefix_block_size: int = 2
     seed: int = 0
 
 

@@ -23,7 +23,7 @@ from transformers import PreTrainedTokenizerBase
 
 from tunesmith.config.schema import Config
 from tunesmith.training.rl.advantages import constant_groups, group_advantages
-from tunesmith.training.rl.batch import pack, split_evenly, token_logps
+from tunesmith.training.rl.batch import pack, shares_prompts, split_evenly, token_logps
 from tunesmith.training.rl.objective import Reference
 from tunesmith.training.rl.prompts import Prompts, advantage_scale
 from tunesmith.training.rl.rewards import RewardFunction, score
@@ -111,7 +111,9 @@ def _micro_batch(
     empty = not picked
     rows = picked or [0]  # an empty share still runs forward/backward (weight 0) for DDP
     batch: dict[str, Any] = pack(
-        [ro.prompt_ids[k] for k in rows], [ro.completion_ids[k] for k in rows]
+        [ro.prompt_ids[k] for k in rows],
+        [ro.completion_ids[k] for k in rows],
+        share_prompts=shares_prompts(module),  # a group's prompt computed once
     )
     width = max(len(ro.completion_ids[k]) for k in rows)
     train_mask = torch.zeros(len(rows), width)
