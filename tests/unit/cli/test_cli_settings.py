@@ -125,6 +125,8 @@ def test_ui_config_override_and_flag(here, monkeypatch):
     Path("ui.yaml").write_text("port: 9001\nlog_level: info\n")
     assert main(["ui", "ui.yaml", "host=localhost", "--runs", "runs"]) == 0
     assert calls == [{"host": "localhost", "port": 9001, "log_level": "info"}]
+    assert main(["ui", "ui.yaml", "--log-level", "debug"]) == 0  # ui's flag, not the global one
+    assert calls[1] == {"host": "127.0.0.1", "port": 9001, "log_level": "debug"}
 
 
 def test_data_inspect_config_override_and_files(here):
