@@ -26,6 +26,7 @@ from tunesmith.cli.style import finish_parser, flag_spelling, hoist_global_flags
 from tunesmith.config.bench_settings import (
     BenchDataSettings,
     BenchMemorySettings,
+    BenchPreferenceSettings,
     BenchTrainSettings,
 )
 from tunesmith.config.settings import add_settings_args, settings_from_args
@@ -155,7 +156,8 @@ def bench_data(args: argparse.Namespace) -> int:
 def bench_preference(args: argparse.Namespace) -> int:
     from tunesmith.bench.preference import run_bench
 
-    run_bench(args.json, budget_tokens=args.budget_tokens)
+    s = settings_from_args(args)
+    run_bench(s.json, budget_tokens=s.budget_tokens)
     return 0
 
 
@@ -312,14 +314,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("train", BenchTrainSettings, "training throughput against the baseline"),
         ("data", BenchDataSettings, "near dedupe against the plain datasketch loop"),
         ("memory", BenchMemorySettings, "peak memory of every method, with and without GC"),
+        ("preference", BenchPreferenceSettings, "DPO: TRL's DPOTrainer against tunesmith"),
     ):
         p = bench_sub.add_parser(name, help=text)
         add_settings_args(p, schema)
         p.set_defaults(command=f"bench {name}")
-    p = bench_sub.add_parser("preference", help="DPO: TRL's DPOTrainer against tunesmith")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    p.add_argument("--budget-tokens", type=int, default=60_000, help="chosen tokens of the pairs")
-    p.set_defaults(command="bench preference")
     p = bench_sub.add_parser("rl", help="GRPO: TRL's GRPOTrainer against tunesmith")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--steps", type=int, default=20, help="optimizer steps per arm")

@@ -1,4 +1,4 @@
-"""The settings of `tunesmith bench train | data | memory | serve`, declared once: flags,
+"""The settings of `tunesmith bench train | data | memory | serve | preference | rl`, declared once: flags,
 `--help`, YAML files, dotted overrides, errors and UI forms come from these.
 
     tunesmith bench train bench.yaml repeats=3 --json bench.json
@@ -76,6 +76,12 @@ class BenchServeSettings:
     prefix_len: int = opt(256, "shared prefix tokens (0: skip)", min=0)
     prefix_prompts: int = opt(4, "shared-prefix prompts", min=1)
     prefix_samples: int = opt(8, "samples per prompt", min=1)
+
+
+@dataclass
+class BenchPreferenceSettings:
+    json: str | None = opt(None, JSON, metavar="FILE")
+    budget_tokens: int = opt(60_000, "chosen tokens of the pairs", min=1, metavar="N")
 
 
 def check_bench_serve(s: BenchServeSettings) -> None:

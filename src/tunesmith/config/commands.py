@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from tunesmith.config.bench_settings import (
     BenchDataSettings,
     BenchMemorySettings,
+    BenchPreferenceSettings,
     BenchServeSettings,
     BenchTrainSettings,
 )
@@ -101,6 +102,7 @@ SCHEMAS: dict[str, type] = {
     "bench train": BenchTrainSettings,
     "bench data": BenchDataSettings,
     "bench memory": BenchMemorySettings,
+    "bench preference": BenchPreferenceSettings,
     "bench serve": BenchServeSettings,
     "profile": ProfileSettings,
     "demo": DemoSettings,

@@ -76,6 +76,17 @@ def test_bench_memory_config_picks_the_real_shape_bench(here, monkeypatch):
     assert tiny == [((None,), {"steps": 4})]
 
 
+def test_bench_preference_config_override_and_flag(here, monkeypatch):
+    calls = record_calls(monkeypatch, "tunesmith.bench.preference")
+    Path("p.yaml").write_text("budget_tokens: 4000\njson: from-file.json\n")
+    assert main(["bench", "preference", "p.yaml", "json=o.json"]) == 0
+    assert main(["bench", "preference", "p.yaml", "--budget-tokens", "2000"]) == 0
+    assert calls == [
+        (("o.json",), {"budget_tokens": 4000}),
+        (("from-file.json",), {"budget_tokens": 2000}),
+    ]
+
+
 def test_bench_serve_config_override_and_flag(here, monkeypatch):
     calls = record_calls(monkeypatch, "tunesmith.bench.serve")
     Path("s.yaml").write_text("concurrency: [1, 4]\nrequests: [2, 8]\nengine_process: true\n")
@@ -175,6 +186,7 @@ def test_models_takes_no_settings(capsys):
         (["bench", "train"], "repeat=2", "unknown config key 'repeat' (in override 'repeat=2'); did you mean 'repeats'?"),
         (["bench", "data"], "doc=5", "unknown config key 'doc' (in override 'doc=5'); did you mean 'docs'?"),
         (["bench", "memory"], "shapes=v2-lite", "unknown config key 'shapes' (in override 'shapes=v2-lite'); did you mean 'shape'?"),
+        (["bench", "preference"], "budget_token=9", "unknown config key 'budget_token' (in override 'budget_token=9'); did you mean 'budget_tokens'?"),
         (["bench", "serve"], "max_token=3", "unknown config key 'max_token' (in override 'max_token=3'); did you mean 'max_tokens'?"),
         (["data", "inspect", "d.jsonl"], "max_lne=9", "unknown config key 'max_lne' (in override 'max_lne=9'); did you mean 'max_len'?"),
         (["eval", "compare", "a"], "metric=em", "unknown config key 'metric' (in override 'metric=em'); did you mean 'metrics'?"),
