@@ -2,17 +2,19 @@
 
     tunesmith bench rl --json bench_rl.json
 
-Both arms GRPO-train the same model with the same LoRA, prompts, reward, group size,
-generation length, temperature, beta, lr (constant), seed and number of optimizer steps, one
-rollout batch per step (TRL: per_device_train_batch_size = prompts x group,
-steps_per_generation 1). The prompts ask "Say the words: a b c" over seeded words; the
-reward (bench/rl_arms.py `recall`) is the share of those words the completion contains. TRL
-generates with transformers `generate` (vLLM needs a GPU); tunesmith with its engine on the
-live weights. Each arm runs in its own subprocess.
+The R1 recipe on the shipped tiny base, as docs/rl.md's example: a short SFT cold start
+teaches the `<think>` format (run once, merged; both arms start from it), then both arms
+GRPO-train that model on the tag task ("What is the tag of layer?", answer checked after
+`</think>`) with the same LoRA, prompts, rewards (`think_format` + `accuracy`), group size,
+generation length, temperature, beta, lr (constant), seed and number of optimizer steps,
+one rollout batch per step (TRL: per_device_train_batch_size = prompts x group,
+steps_per_generation 1). TRL generates with transformers `generate` (vLLM needs a GPU);
+tunesmith with its engine on the live weights. Each stage runs in its own subprocess.
 
 Reported per arm: optimizer steps / s, rollout tokens / s (generated tokens, stop tokens
 included, over generation seconds), the generation share of training time, peak RSS, the
-reward curve (mean reward per step) and its mean over the last half; and the ratios.
+reward curve (mean total reward per step, 2.0 at most) and its mean over the last half;
+and the ratios.
 """
 
 from __future__ import annotations
@@ -24,17 +26,37 @@ import random
 import tempfile
 from pathlib import Path
 
-from tunesmith.bench.synth import WordChain
 from tunesmith.bench.train import run_arm as train_arm
+from tunesmith.data.tag_task import N_TRAIN_KEYS, QUESTION_TEMPLATES, chat_record, tag_table
 
 ARMS = ("trl", "tunesmith")
+COLDSTART_RECORDS = 24
 
 
-def make_prompts(n: int, seed: int, words_per_prompt: int = 3) -> list[dict]:
-    words = WordChain(seed=1234).words
+def make_prompts(n: int, seed: int) -> list[dict]:
+    """`n` tag questions about the training keys (every template), seeded order."""
+    table = tag_table()
+    rows = [
+        {"prompt": t.format(key=k), "answer": table[k]}
+        for k in list(table)[:N_TRAIN_KEYS]
+        for t in QUESTION_TEMPLATES
+    ]
     rng = random.Random(seed)
-    return [{"prompt": "Say the words: " + " ".join(rng.sample(words, words_per_prompt))}
-            for _ in range(n)]  # fmt: skip
+    rng.shuffle(rows)
+    return [rows[i % len(rows)] for i in range(n)]
+
+
+def coldstart_records(seed: int = 0) -> list[dict]:
+    """The cold start's chat records: <think> recall, then the tag (training keys)."""
+    table = tag_table()
+    combos = [(k, t) for k in list(table)[:N_TRAIN_KEYS] for t in QUESTION_TEMPLATES]
+    picked = random.Random(seed).sample(combos, COLDSTART_RECORDS)
+    return [chat_record(k, table[k], t) for k, t in picked]
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
 
 
 def summarize(raw: dict) -> dict:
@@ -62,7 +84,7 @@ ROWS = (
     ("generation share of time", "generation_share", "{:.0%}"),
     ("train seconds", "train_seconds", "{:.1f}"),
     ("peak RSS (MiB)", "peak_rss_mb", "{:,.0f}"),
-    ("reward, first step", "reward_first", "{:.3f}"),
+    ("reward, first step (of 2)", "reward_first", "{:.3f}"),
     ("reward, mean of last half", "reward_last_half", "{:.3f}"),
 )
 
@@ -80,7 +102,7 @@ def print_table(report: dict, console: object) -> None:
 
 def run_bench(
     json_path: str | None = None, *, model: str = "tiny-deepseek-v3-base", steps: int = 20,
-    prompts_per_step: int = 8, group_size: int = 8, max_tokens: int = 32, lr: float = 1e-3,
+    prompts_per_step: int = 8, group_size: int = 8, max_tokens: int = 24, lr: float = 2e-3,
     beta: float = 0.0, temperature: float = 1.0, threads: int | None = None, seed: int = 42,
     quiet: bool = False,
 ) -> dict:  # fmt: skip
@@ -89,8 +111,8 @@ def run_bench(
 
     console = Console(quiet=quiet)
     settings = {
-        "model": model, "steps": steps, "prompts_per_step": prompts_per_step,
-        "group_size": group_size, "max_tokens": max_tokens, "lr": lr, "beta": beta,
+        "base_model": model, "coldstart_steps": 16, "steps": steps,
+        "prompts_per_step": prompts_per_step, "group_size": group_size, "max_tokens": max_tokens, "lr": lr, "beta": beta,
         "temperature": temperature, "seed": seed, "threads": threads or os.cpu_count() or 1,
         "lora_r": 16, "lora_alpha": 32,
         "target_modules": ["q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj"]
@@ -98,13 +120,21 @@ def run_bench(
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="tunesmith-bench-rl-") as tmp:
         work = Path(tmp)
-        train = work / "prompts.jsonl"
-        rows = make_prompts(steps * prompts_per_step, seed)
-        train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        train = _write_jsonl(work / "prompts.jsonl", make_prompts(steps * prompts_per_step, seed))
+        spec = {
+            **settings, "train_file": str(train), "work_dir": str(work),
+            "coldstart_file": str(_write_jsonl(work / "coldstart.jsonl", coldstart_records())),
+            "start_model": str(work / "start-model"),
+        }  # fmt: skip
         spec_path = work / "spec.json"
-        spec_path.write_text(
-            json.dumps({**settings, "train_file": str(train), "work_dir": str(work)}, indent=2)
-        )
+        spec_path.write_text(json.dumps(spec, indent=2))
+        with console.status("bench rl: SFT cold start (the model both arms start from)"):
+            start = train_arm(
+                "coldstart", spec_path, work / "coldstart.json", settings["threads"],
+                module="tunesmith.bench.rl_arms",
+            )  # fmt: skip
+        spec["model"] = start["model"]
+        spec_path.write_text(json.dumps(spec, indent=2))
         raw = {}
         for arm in ARMS:
             with console.status(f"bench rl: {arm} arm, {steps} steps"):

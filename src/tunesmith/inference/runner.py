@@ -90,7 +90,9 @@ class ModelRunner:
                 rows = None
                 if self.native.adapters is not None:
                     rows = self.native.adapters.rows(
-                        [a for c in chunks for a in [c.request.adapter] * c.num_tokens], device
+                        [a for c in chunks for a in [c.request.adapter] * c.num_tokens],
+                        device,
+                        uniform=not self.native.buckets,  # compiled graphs take per-row rows
                     )
                 _run_pre_hooks(self.model)
                 logits = self.native.forward(

@@ -1,12 +1,14 @@
 """Next-token selection: penalties, greedy or temperature / top-k / top-p sampling, logprobs.
 
 A request with a grammar (`Request.constraint`) has its row masked to the tokens its grammar
-allows, before anything else; rows without one do no grammar work. Each row is processed on
-its own, with its request's parameters and `torch.Generator`, so a
-token never depends on the other rows of the batch (greedy rows share one argmax). A row whose
-parameters make its distribution non-finite (a repetition penalty of 1e-300 turns positive
-logits into inf) fails alone: its entry is an `InvalidRequestError` naming the parameters, the
-other rows get their tokens.
+allows, before anything else; rows without one do no grammar work. Rows that only sample
+(no grammar, bias or penalty: the rollout and most serving traffic) are truncated and
+normalised together, one batched op each; every row then draws its token by inverse CDF
+from one uniform number of its own request's `torch.Generator`, so a token never depends on
+the other rows of the batch (greedy rows share one argmax). A row whose parameters make its
+distribution non-finite (a repetition penalty of 1e-300 turns positive logits into inf)
+fails alone: its entry is an `InvalidRequestError` naming the parameters, the other rows
+get their tokens.
 """
 
 from __future__ import annotations
@@ -27,10 +29,21 @@ def sample(logits: torch.Tensor, requests: list[Request]) -> list[Sampled]:
     logprobs = torch.log_softmax(logits, dim=-1) if want_logprobs else None
     plain_greedy = [r.params.greedy and not r.params.adjusts_logits for r in requests]
     argmax = logits.argmax(dim=-1).tolist() if any(plain_greedy) else []
+    plain = [
+        i
+        for i, r in enumerate(requests)
+        if not r.params.greedy and not r.params.adjusts_logits and r.constraint is None
+    ]
+    drawn = dict(zip(plain, _draw_rows(logits[plain], [requests[i] for i in plain]), strict=True))
     out: list[Sampled] = []
     for i, req in enumerate(requests):
         try:
-            token = argmax[i] if plain_greedy[i] else _pick(logits[i], req)
+            if plain_greedy[i]:
+                token = argmax[i]
+            else:
+                token = drawn.get(i)
+                if token is None:
+                    token = _pick(logits[i], req)
         except InvalidRequestError as e:
             out.append(e)
             continue
@@ -39,6 +52,40 @@ def sample(logits: torch.Tensor, requests: list[Request]) -> list[Sampled]:
             lp = token_logprobs(logprobs[i : i + 1], [token], req.params.logprobs)[0]
         out.append((token, lp))
     return out
+
+
+def _draw_rows(rows: torch.Tensor, requests: list[Request]) -> list[int | None]:
+    """Temperature, top-k / top-p and a draw for rows that only sample, batched; None for a
+    row with no finite distribution (the per-row path raises its error)."""
+    if not requests:
+        return []
+    params = [r.params for r in requests]
+    temps = torch.tensor([p.temperature for p in params], dtype=rows.dtype)
+    rows = truncate(rows / temps[:, None], [p.top_k for p in params], [p.top_p for p in params])
+    ok = ~(rows.isnan().any(-1) | rows.isposinf().any(-1) | rows.isneginf().all(-1))
+    tokens = draw(torch.softmax(rows, dim=-1), [r.generator for r in requests], ok.tolist())
+    return [t if good else None for t, good in zip(tokens, ok.tolist(), strict=True)]
+
+
+def draw(probs: torch.Tensor, generators: list, use: list[bool] | None = None) -> list[int]:
+    """One token per row of `probs` `[n, vocab]` by inverse CDF: one uniform number from the
+    row's generator (rows not in `use` draw nothing and get -1). Zero-probability tokens
+    are never picked."""
+    use = use if use is not None else [True] * len(generators)
+    u = torch.tensor(
+        [
+            float(torch.rand((), generator=g)) if on else 0.0
+            for g, on in zip(generators, use, strict=True)
+        ],
+        dtype=torch.float64,
+    )
+    cdf = probs.double().cumsum(dim=-1)
+    target = (u * cdf[:, -1]).unsqueeze(1)
+    tokens = torch.searchsorted(cdf, target, right=True).squeeze(1)
+    vocab = probs.shape[-1]
+    last_possible = vocab - 1 - (probs.flip(-1) > 0).int().argmax(dim=-1)
+    tokens = torch.minimum(tokens, last_possible)
+    return [t if on else -1 for t, on in zip(tokens.tolist(), use, strict=True)]
 
 
 def _pick(row: torch.Tensor, req: Request) -> int:
@@ -54,8 +101,7 @@ def _pick(row: torch.Tensor, req: Request) -> int:
         return int(row.argmax())
     row = truncate(row / p.temperature, p.top_k, p.top_p)
     _check_finite(row, p)
-    probs = torch.softmax(row, dim=-1)
-    return int(torch.multinomial(probs, 1, generator=req.generator))
+    return draw(torch.softmax(row, dim=-1).unsqueeze(0), [req.generator])[0]
 
 
 def _check_finite(row: torch.Tensor, p: SamplingParams) -> None:
@@ -96,20 +142,33 @@ def apply_penalties(
     return row
 
 
-def truncate(row: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
-    """Set logits outside the top k and outside the top-p nucleus to -inf (keeps >= 1)."""
-    if 0 < top_k < row.numel():
-        kth = torch.topk(row, top_k).values[-1]
-        row = row.masked_fill(row < kth, float("-inf"))
-    if top_p < 1.0:
-        sorted_logits, order = torch.sort(row, descending=True)
+def truncate(
+    rows: torch.Tensor, top_k: int | list[int], top_p: float | list[float]
+) -> torch.Tensor:
+    """Set logits outside the top k and outside the top-p nucleus to -inf (keeps >= 1).
+    `rows` is one row `[vocab]` or a batch `[n, vocab]`; `top_k` / `top_p` one value or
+    one per row (top_k 0 and top_p 1.0 keep everything)."""
+    one = rows.dim() == 1
+    x = rows.unsqueeze(0) if one else rows
+    n, vocab = x.shape
+    ks = torch.tensor(top_k if isinstance(top_k, list) else [top_k] * n)
+    ps = torch.tensor(top_p if isinstance(top_p, list) else [top_p] * n, dtype=x.dtype)
+    cut_k = (ks > 0) & (ks < vocab)
+    if bool(cut_k.any()):
+        kmax = int(ks[cut_k].max())
+        top = torch.topk(x, kmax, dim=-1).values
+        kth = top.gather(1, (ks.clamp(1, kmax) - 1).unsqueeze(1))
+        kth = kth.masked_fill(~cut_k.unsqueeze(1), float("-inf"))
+        x = x.masked_fill(x < kth, float("-inf"))
+    cut_p = ps < 1.0
+    if bool(cut_p.any()):
+        sorted_logits, order = torch.sort(x, dim=-1, descending=True, stable=True)
         probs = torch.softmax(sorted_logits, dim=-1)
         before = torch.cumsum(probs, dim=-1) - probs  # mass of the strictly better tokens
-        drop = before >= top_p
-        drop[0] = False
-        row = row.clone()
-        row[order[drop]] = float("-inf")
-    return row
+        drop = (before >= ps.unsqueeze(1)) & cut_p.unsqueeze(1)
+        drop[:, 0] = False
+        x = x.masked_fill(torch.zeros_like(drop).scatter(1, order, drop), float("-inf"))
+    return x[0] if one else x
 
 
 def token_logprobs(logprobs: torch.Tensor, tokens: list[int], k: int) -> list[Logprob]:

@@ -8,7 +8,7 @@ import torch
 from tunesmith.inference.kv_cache import SlotKVCache, StepLayout
 from tunesmith.inference.params import InvalidRequestError, SamplingParams
 from tunesmith.inference.request import Request
-from tunesmith.inference.sampling import apply_logit_bias, apply_penalties, truncate
+from tunesmith.inference.sampling import apply_logit_bias, apply_penalties, draw, sample, truncate
 from tunesmith.inference.scheduler import Scheduler
 
 
@@ -19,6 +19,44 @@ def test_top_k_and_top_p_keep_the_right_tokens() -> None:
     assert torch.isfinite(truncate(row, 0, 0.8)).tolist() == [True, True, False, False]
     assert torch.isfinite(truncate(row, 0, 0.81)).tolist() == [True, True, True, False]
     assert torch.isfinite(truncate(row, 0, 0.1)).tolist() == [True, False, False, False]
+
+
+def test_truncation_of_a_batch_equals_truncation_row_by_row() -> None:
+    rows = torch.randn(5, 50, generator=torch.Generator().manual_seed(0))
+    ks, ps = [0, 3, 10, 0, 50], [1.0, 1.0, 0.9, 0.3, 0.5]
+    batched = truncate(rows, ks, ps)
+    for i in range(5):
+        assert torch.equal(batched[i], truncate(rows[i], ks[i], ps[i]))
+
+
+def test_inverse_cdf_draws_follow_the_distribution_and_skip_impossible_tokens() -> None:
+    probs = torch.tensor([[0.5, 0.0, 0.3, 0.2, 0.0]])
+    g = torch.Generator().manual_seed(7)
+    counts = [0] * 5
+    for _ in range(4000):
+        counts[draw(probs, [g])[0]] += 1
+    assert counts[1] == counts[4] == 0
+    # 4000 draws: each share within 0.03 of its probability (about 4 standard deviations)
+    assert [round(c / 4000, 2) for c in counts] == pytest.approx(
+        [0.5, 0.0, 0.3, 0.2, 0.0], abs=0.03
+    )
+
+
+def test_a_sampled_row_gets_the_same_token_alone_or_in_a_batch() -> None:
+    logits = torch.randn(4, 64, generator=torch.Generator().manual_seed(1))
+    params = [SamplingParams(temperature=0.7, top_p=0.9, seed=s) for s in (1, 2, 3)]
+    params.append(SamplingParams(temperature=1.3, top_k=5, repetition_penalty=1.2, seed=4))
+
+    def requests() -> list[Request]:
+        out = []
+        for i, p in enumerate(params):
+            r = Request(f"r{i}", [1, 2], p, 8, generator=torch.Generator().manual_seed(p.seed))
+            out.append(r)
+        return out
+
+    together = [t for t, _ in sample(logits, requests())]
+    alone = [sample(logits[i : i + 1], [r])[0][0] for i, r in enumerate(requests())]
+    assert together == alone
 
 
 def test_penalties_follow_openai_and_ctrl_formulas() -> None:

@@ -94,10 +94,11 @@ class NativeCausalLM:
         cache: SlotKVCache,
         keep: torch.Tensor,
         batched_decode: bool = True,
-        rows: torch.Tensor | None = None,
+        rows: torch.Tensor | int | None = None,
     ) -> torch.Tensor:
         """Token rows `[T]` at `positions` `[T]` -> logits `[kept rows, vocab]`; `rows` `[T]`:
-        each row's adapter index (`LoraSet.rows`), needed when the model has adapters."""
+        each row's adapter index (`LoraSet.rows`; one int when all rows share it), needed
+        when the model has adapters."""
         if (rows is None) != (self.adapters is None):
             raise ValueError("adapter rows are needed exactly when the model has adapters")
         n = input_ids.numel()
@@ -107,7 +108,7 @@ class NativeCausalLM:
         if padded > n:
             input_ids = F.pad(input_ids, (0, padded - n))
             positions = F.pad(positions, (0, padded - n))
-            rows = None if rows is None else F.pad(rows, (0, padded - n))
+            rows = rows if rows is None or isinstance(rows, int) else F.pad(rows, (0, padded - n))
         x = F.embedding(input_ids, self.embed)
         cos, sin = self.rotary(x[None], positions[None])
         cos, sin = cos[0], sin[0]
@@ -118,7 +119,8 @@ class NativeCausalLM:
                 attn = F.pad(attn, (0, 0, 0, 0, 0, padded - n))
             x = layer.post(x, attn, rows)
         x = rms_norm(x[:n][keep], self.norm, self.norm_eps)
-        lora = with_rows(self.head_lora, None if rows is None else rows[:n][keep])
+        head_rows = rows if rows is None or isinstance(rows, int) else rows[:n][keep]
+        lora = with_rows(self.head_lora, head_rows)
         return lora_linear(x, self.lm_head, None, lora, "lm_head")
 
 
@@ -157,6 +159,6 @@ def lora_stacks(adapters: LoraSet | None, **linears: tuple[torch.nn.Module, ...]
     return {name: st for name, st in stacks.items() if st is not None}
 
 
-def with_rows(stacks: dict, rows: torch.Tensor | None) -> Lora | None:
+def with_rows(stacks: dict, rows: torch.Tensor | int | None) -> Lora | None:
     """A layer's LoRA stacks with this step's per-row adapter index (None: no LoRA)."""
     return {**stacks, "idx": rows} if stacks and rows is not None else None

@@ -68,7 +68,9 @@ def mla_pre(
     k_rot = k_rot.reshape(t, 1, rope_dim)
     turn = rope_interleaved if interleave else rope
     q_rot, k_rot = turn(q_rot, cos, sin), turn(k_rot, cos, sin)
-    if w_uk.dim() == 4:
+    if w_uk.dim() == 4 and isinstance(lora["idx"], int):
+        q_lat = torch.einsum("thn,hnr->thr", q_nope, w_uk[lora["idx"]])
+    elif w_uk.dim() == 4:
         q_lat = torch.einsum("thn,thnr->thr", q_nope, w_uk[lora["idx"]])
     else:
         q_lat = torch.einsum("thn,hnr->thr", q_nope, w_uk)
@@ -81,7 +83,9 @@ def mla_out(
     x: torch.Tensor, attn: torch.Tensor, w_uv: torch.Tensor, o: torch.Tensor, o_bias, lora
 ) -> torch.Tensor:  # fmt: skip
     """Residual + o_proj of the latent attention output `[T, H, r]` up-projected per head."""
-    if w_uv.dim() == 4:
+    if w_uv.dim() == 4 and isinstance(lora["idx"], int):
+        out = torch.einsum("thr,hvr->thv", attn, w_uv[lora["idx"]])
+    elif w_uv.dim() == 4:
         out = torch.einsum("thr,thvr->thv", attn, w_uv[lora["idx"]])
     else:
         out = torch.einsum("thr,hvr->thv", attn, w_uv)

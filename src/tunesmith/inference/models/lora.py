@@ -22,8 +22,9 @@ import torch.nn.functional as F
 
 from tunesmith.inference.checks import BASE
 
-Lora = dict[str, torch.Tensor | tuple[torch.Tensor, torch.Tensor]]
-"""{"idx": [T] adapter index per row, name: (A, B) stacks of one (fused) linear}"""
+Lora = dict[str, torch.Tensor | int | tuple[torch.Tensor, torch.Tensor]]
+"""{"idx": [T] adapter index per row, or one int when every row runs the same adapter,
+name: (A, B) stacks of one (fused) linear}"""
 
 
 def base_linear(module: torch.nn.Module) -> torch.nn.Module:
@@ -38,6 +39,10 @@ def lora_linear(
     if lora is not None and name in lora:
         a, bm = lora[name]
         idx = lora["idx"]
+        if isinstance(idx, int):  # one adapter for every row: two plain matmuls
+            if idx:
+                out = out + F.linear(F.linear(x, a[idx]), bm[idx])
+            return out
         mid = torch.einsum("ti,tri->tr", x, a[idx])
         out = out + torch.einsum("tr,tor->to", mid, bm[idx])
     return out
@@ -81,8 +86,15 @@ class LoraSet:
         """LoRA-wrapped modules the engine's forward does not apply (must be none)."""
         return sorted(n for n in self.wrapped if n not in {self._names.get(i) for i in self.used})
 
-    def rows(self, adapters: list[str | None], device: torch.device) -> torch.Tensor:
-        return torch.tensor([self.index[a or BASE] for a in adapters], device=device)
+    def rows(
+        self, adapters: list[str | None], device: torch.device, *, uniform: bool = True
+    ) -> torch.Tensor | int:
+        """Each row's adapter index `[T]`; with `uniform`, the index itself (an int) when
+        every row runs the same adapter, so the LoRA matmuls need no per-row gather."""
+        index = [self.index[a or BASE] for a in adapters]
+        if uniform and index and all(i == index[0] for i in index):
+            return index[0]
+        return torch.tensor(index, device=device)
 
     def _pair(self, module: torch.nn.Module, name: str) -> tuple[torch.Tensor, torch.Tensor] | None:
         self.used.add(id(module))

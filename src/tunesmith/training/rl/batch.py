@@ -44,13 +44,17 @@ def token_logps(
     tokens of a packed batch; B = its completions, T = the longest one."""
     device = next(model.parameters()).device
     inputs = {k: batch[k].to(device) for k in ("input_ids", "position_ids")}
-    logits = model(**inputs, use_cache=False).logits[0]
     targets = batch["targets"][0].to(device)
     seq = batch["seq_ids"][0].to(device)
     keep = targets != IGNORE
-    scored = logits[keep].float() / temperature
+    # the head runs on the scored positions only (prompt positions need no logits)
+    where = keep.nonzero().squeeze(1)
+    logits = model(**inputs, use_cache=False, logits_to_keep=where).logits[0]
+    scored = logits.float()
+    if temperature != 1.0:
+        scored = scored / temperature
     logprobs = torch.log_softmax(scored, dim=-1)
-    picked = logprobs.gather(1, targets[keep].unsqueeze(1)).squeeze(1)
+    picked = logprobs.gather(1, targets[where].unsqueeze(1)).squeeze(1)
     ent = None
     if entropy:
         with torch.no_grad():
