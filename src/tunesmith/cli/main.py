@@ -27,6 +27,7 @@ from tunesmith.config.bench_settings import (
     BenchDataSettings,
     BenchMemorySettings,
     BenchPreferenceSettings,
+    BenchRLSettings,
     BenchTrainSettings,
 )
 from tunesmith.config.settings import add_settings_args, settings_from_args
@@ -164,9 +165,10 @@ def bench_preference(args: argparse.Namespace) -> int:
 def bench_rl(args: argparse.Namespace) -> int:
     from tunesmith.bench.rl import run_bench
 
+    s = settings_from_args(args)
     run_bench(
-        args.json, steps=args.steps, prompts_per_step=args.prompts, group_size=args.group_size,
-        max_tokens=args.max_tokens, threads=args.threads or None,
+        s.json, steps=s.steps, prompts_per_step=s.prompts, group_size=s.group_size,
+        max_tokens=s.max_tokens, threads=s.threads or None,
     )  # fmt: skip
     return 0
 
@@ -315,18 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("data", BenchDataSettings, "near dedupe against the plain datasketch loop"),
         ("memory", BenchMemorySettings, "peak memory of every method, with and without GC"),
         ("preference", BenchPreferenceSettings, "DPO: TRL's DPOTrainer against tunesmith"),
+        ("rl", BenchRLSettings, "GRPO: TRL's GRPOTrainer against tunesmith"),
     ):
         p = bench_sub.add_parser(name, help=text)
         add_settings_args(p, schema)
         p.set_defaults(command=f"bench {name}")
-    p = bench_sub.add_parser("rl", help="GRPO: TRL's GRPOTrainer against tunesmith")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    p.add_argument("--steps", type=int, default=20, help="optimizer steps per arm")
-    p.add_argument("--prompts", type=int, default=8, help="prompts per step")
-    p.add_argument("--group-size", type=int, default=8, help="completions per prompt")
-    p.add_argument("--max-tokens", type=int, default=32, help="generated tokens at most")
-    p.add_argument("--threads", type=int, default=0, help="torch threads per arm (0: all)")
-    p.set_defaults(command="bench rl")
     serve_cmd.add_bench_parser(bench_sub)
 
     _data_parsers(sub)

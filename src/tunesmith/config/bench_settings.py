@@ -84,6 +84,18 @@ class BenchPreferenceSettings:
     budget_tokens: int = opt(60_000, "chosen tokens of the pairs", min=1, metavar="N")
 
 
+@dataclass
+class BenchRLSettings:
+    json: str | None = opt(None, JSON, metavar="FILE")
+    steps: int = opt(20, "optimizer steps per arm", min=1, metavar="STEPS")
+    prompts: int = opt(8, "prompts per step", min=1, metavar="PROMPTS")
+    group_size: int = opt(
+        8, "completions per prompt (GRPO needs 2 or more)", min=2, metavar="GROUP_SIZE"
+    )
+    max_tokens: int = opt(32, "generated tokens at most", min=1, metavar="MAX_TOKENS")
+    threads: int = opt(0, "torch threads per arm (0: all)", min=0, metavar="THREADS")
+
+
 def check_bench_serve(s: BenchServeSettings) -> None:
     if len(s.requests) != len(s.concurrency):
         raise ConfigError(

@@ -13,6 +13,7 @@ from tunesmith.config.bench_settings import (
     BenchDataSettings,
     BenchMemorySettings,
     BenchPreferenceSettings,
+    BenchRLSettings,
     BenchServeSettings,
     BenchTrainSettings,
 )
@@ -103,6 +104,7 @@ SCHEMAS: dict[str, type] = {
     "bench data": BenchDataSettings,
     "bench memory": BenchMemorySettings,
     "bench preference": BenchPreferenceSettings,
+    "bench rl": BenchRLSettings,
     "bench serve": BenchServeSettings,
     "profile": ProfileSettings,
     "demo": DemoSettings,

@@ -87,6 +87,17 @@ def test_bench_preference_config_override_and_flag(here, monkeypatch):
     ]
 
 
+def test_bench_rl_config_override_and_flag(here, monkeypatch):
+    calls = record_calls(monkeypatch, "tunesmith.bench.rl")
+    Path("rl.yaml").write_text("steps: 2\nprompts: 2\ngroup_size: 4\n")
+    assert main(["bench", "rl", "rl.yaml", "max_tokens=8", "--threads", "1"]) == 0
+    assert main(["bench", "rl"]) == 0  # the defaults; threads 0 means all
+    assert calls == [
+        ((None,), {"steps": 2, "prompts_per_step": 2, "group_size": 4, "max_tokens": 8, "threads": 1}),
+        ((None,), {"steps": 20, "prompts_per_step": 8, "group_size": 8, "max_tokens": 32, "threads": None}),
+    ]  # fmt: skip
+
+
 def test_bench_serve_config_override_and_flag(here, monkeypatch):
     calls = record_calls(monkeypatch, "tunesmith.bench.serve")
     Path("s.yaml").write_text("concurrency: [1, 4]\nrequests: [2, 8]\nengine_process: true\n")
@@ -187,6 +198,7 @@ def test_models_takes_no_settings(capsys):
         (["bench", "data"], "doc=5", "unknown config key 'doc' (in override 'doc=5'); did you mean 'docs'?"),
         (["bench", "memory"], "shapes=v2-lite", "unknown config key 'shapes' (in override 'shapes=v2-lite'); did you mean 'shape'?"),
         (["bench", "preference"], "budget_token=9", "unknown config key 'budget_token' (in override 'budget_token=9'); did you mean 'budget_tokens'?"),
+        (["bench", "rl"], "group=4", "unknown config key 'group' (in override 'group=4'); did you mean 'group_size'?"),
         (["bench", "serve"], "max_token=3", "unknown config key 'max_token' (in override 'max_token=3'); did you mean 'max_tokens'?"),
         (["data", "inspect", "d.jsonl"], "max_lne=9", "unknown config key 'max_lne' (in override 'max_lne=9'); did you mean 'max_len'?"),
         (["eval", "compare", "a"], "metric=em", "unknown config key 'metric' (in override 'metric=em'); did you mean 'metrics'?"),

@@ -107,6 +107,7 @@ def test_yaml_then_overrides_then_flags(tmp_path):
         (["bench", "data"], "docs: 9\nproceses: 2\n", "unknown config key 'proceses' (in c.yaml, line 2); did you mean 'processes'?"),
         (["bench", "memory"], "shape: v2-lite\nseqs: [512]\n", "unknown config key 'seqs' (in c.yaml, line 2); did you mean 'seq'?"),
         (["bench", "preference"], "json: b.json\nbudget_tokns: 9\n", "unknown config key 'budget_tokns' (in c.yaml, line 2); did you mean 'budget_tokens'?"),
+        (["bench", "rl"], "steps: 2\nmax_token: 8\n", "unknown config key 'max_token' (in c.yaml, line 2); did you mean 'max_tokens'?"),
         (["bench", "serve"], "model: tiny-qwen2\nconcurency: [1]\n", "unknown config key 'concurency' (in c.yaml, line 2); did you mean 'concurrency'?"),
         (["data", "inspect"], "files: [a.jsonl]\nmax_lenn: 9\n", "unknown config key 'max_lenn' (in c.yaml, line 2); did you mean 'max_len'?"),
         (["eval", "compare"], "runs: [a]\noutptu: o\n", "unknown config key 'outptu' (in c.yaml, line 2); did you mean 'output'?"),
