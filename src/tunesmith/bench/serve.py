@@ -27,12 +27,15 @@ import time
 from pathlib import Path
 from typing import IO
 
+from tunesmith.config.bench_settings import SERVE_CONCURRENCY, SERVE_MODEL, SERVE_REQUESTS
+
 ARMS = ("tunesmith", "generate_batch", "sequential")
-DEFAULT_MODEL = "tiny-qwen2"
-"""transformers' continuous batching cannot run DeepSeek-V3's MLA (its paged cache has one
-head dim for keys and values, MLA's differ), so the default is a dense preset it runs"""
-DEFAULT_CONCURRENCY = (1, 8, 32)
-DEFAULT_REQUESTS = (32, 128, 512)
+# the defaults of `bench serve`'s schema (config/bench_settings.py). The model is a dense
+# preset: transformers' continuous batching cannot run DeepSeek-V3's MLA (its paged cache has
+# one head dim for keys and values, MLA's differ)
+DEFAULT_MODEL = SERVE_MODEL
+DEFAULT_CONCURRENCY = SERVE_CONCURRENCY
+DEFAULT_REQUESTS = SERVE_REQUESTS
 MAX_BATCH, TOKEN_BUDGET = 32, 512
 
 

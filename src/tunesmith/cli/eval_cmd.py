@@ -4,6 +4,7 @@ tunesmith eval run --model runs/demo/run --data runs/demo/data/test.jsonl --metr
 tunesmith eval run --model tiny-deepseek-v3-base --adapter runs/demo/run/adapter --data t.jsonl
 tunesmith eval score --input predictions.jsonl --metrics em,bleu,rouge_l
 tunesmith eval compare runs/base-eval runs/demo/run --output runs/compare
+tunesmith eval compare compare.yaml metrics=em,f1 runs/a runs/b   # CONFIG.yaml + overrides
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from collections.abc import Callable
 
 from tunesmith.cli import jobs_cmd
 from tunesmith.config.commands import EvalRunSettings, EvalScoreSettings
-from tunesmith.config.settings import add_settings_args
+from tunesmith.config.settings import add_settings_args, settings_from_args
+from tunesmith.config.tool_settings import EvalCompareSettings
 
 
 def eval_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from tunesmith.config.settings import settings_from_args
     from tunesmith.evaluation.api import run_eval
     from tunesmith.evaluation.report import print_results
 
@@ -48,7 +49,6 @@ def eval_run(args: argparse.Namespace) -> int:
 def eval_score(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from tunesmith.config.settings import settings_from_args
     from tunesmith.evaluation.api import score_file
     from tunesmith.evaluation.report import print_results
 
@@ -70,7 +70,8 @@ def eval_compare(args: argparse.Namespace) -> int:
     from tunesmith.evaluation.api import compare
     from tunesmith.evaluation.report import print_comparison
 
-    runs, keys, paths = compare(*args.runs, metrics=args.metrics, output=args.output)
+    s = settings_from_args(args)
+    runs, keys, paths = compare(*s.runs, metrics=s.metrics, output=s.output)
     print_comparison(runs, keys, paths, Console())
     return 0
 
@@ -95,11 +96,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(command="eval score")
 
     p = eval_sub.add_parser("compare", help="metrics of several evaluations side by side")
-    p.add_argument("runs", nargs="+", metavar="RUN_OR_EVAL", help="eval.json files or dirs")
-    p.add_argument("--metrics", help="comma-separated subset to show (default: all)")
-    p.add_argument(
-        "--output", default="runs/compare", metavar="DIR", help="compare.md/.json/.png here"
-    )
+    add_settings_args(p, EvalCompareSettings)
     p.set_defaults(command="eval compare")
 
     jobs_cmd.add_eval_parser(eval_sub)

@@ -22,7 +22,16 @@ import sys
 from collections.abc import Callable, Sequence
 
 from tunesmith.cli import deploy_cmd, eval_cmd, export_cmd, jobs_cmd, profile_cmd, serve_cmd
-from tunesmith.cli.style import count, finish_parser, flag_spelling, hoist_global_flags
+from tunesmith.cli.style import finish_parser, flag_spelling, hoist_global_flags
+from tunesmith.config.bench_settings import (
+    BenchDataSettings,
+    BenchMemorySettings,
+    BenchPreferenceSettings,
+    BenchRLSettings,
+    BenchTrainSettings,
+)
+from tunesmith.config.settings import add_settings_args, settings_from_args
+from tunesmith.config.tool_settings import DataInspectSettings, DemoSettings
 from tunesmith.errors import TunesmithError
 from tunesmith.log import LEVELS, cli_settings, logging_session
 from tunesmith.ui import cli as ui_cmd
@@ -54,7 +63,8 @@ def config_show(args: argparse.Namespace) -> int:
 def demo(args: argparse.Namespace) -> int:
     from tunesmith.demo import run_demo
 
-    result = run_demo(args.output) if args.output else run_demo()
+    s = settings_from_args(args)
+    result = run_demo(s.output) if s.output else run_demo()
     if result is not None:
         print(result)
     return 0
@@ -63,33 +73,35 @@ def demo(args: argparse.Namespace) -> int:
 def bench_train(args: argparse.Namespace) -> int:
     from tunesmith.bench.train import run_bench
 
+    s = settings_from_args(args)
     run_bench(
-        args.json,
-        repeats=args.repeats,
-        budget_tokens=args.budget_tokens,
-        model=args.model,
-        method=args.method,
-        precision=args.precision,
+        s.json,
+        repeats=s.repeats,
+        budget_tokens=s.budget_tokens,
+        model=s.model,
+        method=s.method,
+        precision=s.precision,
     )
     return 0
 
 
 def bench_memory(args: argparse.Namespace) -> int:
-    if args.shape:
+    s = settings_from_args(args)
+    if s.shape:
         from tunesmith.bench.memory_real import run_bench as run_real
 
         run_real(
-            args.json,
-            shape=args.shape,
-            seqs=tuple(args.seq),
-            layers=tuple(args.layers),
-            arms=tuple(args.arms or ()),
-            threads=args.threads,
+            s.json,
+            shape=s.shape,
+            seqs=tuple(s.seq),
+            layers=tuple(s.layers),
+            arms=tuple(s.arms),
+            threads=s.threads,
         )
         return 0
     from tunesmith.bench.memory import run_bench
 
-    run_bench(args.json, steps=args.steps)
+    run_bench(s.json, steps=s.steps)
     return 0
 
 
@@ -101,21 +113,22 @@ def data_inspect(args: argparse.Namespace) -> int:
     from tunesmith.data.curate.inspect import inspect_data, print_inspection
     from tunesmith.data.curate.inspect_preference import looks_like_preference, preference_report
 
-    if args.format == "auto" and looks_like_preference(args.files):  # chosen/rejected/completion
-        report = preference_report(args, Console())
+    s = settings_from_args(args)
+    if s.format == "auto" and looks_like_preference(s.files):  # chosen/rejected/completion
+        report = preference_report(s, Console())
     else:
         report = inspect_data(
-            args.files,
-            fmt=args.format,
-            max_len=args.max_len,
-            tokenizer=args.tokenizer,
-            label_fields=args.field,
-            plot=None if args.no_tokens else args.plot,
-            tokens=not args.no_tokens,
+            s.files,
+            fmt=s.format,
+            max_len=s.max_len,
+            tokenizer=s.tokenizer,
+            label_fields=s.field or None,
+            plot=s.plot if s.tokens else None,
+            tokens=s.tokens,
         )
         print_inspection(report, Console())
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
+    if s.json:
+        with open(s.json, "w", encoding="utf-8") as f:
             f.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     return 0
 
@@ -136,23 +149,26 @@ def data_prepare(args: argparse.Namespace) -> int:
 def bench_data(args: argparse.Namespace) -> int:
     from tunesmith.bench.data import run_bench
 
-    run_bench(args.json, docs=args.docs, processes=args.processes, seed=args.seed)
+    s = settings_from_args(args)
+    run_bench(s.json, docs=s.docs, processes=s.processes, seed=s.seed)
     return 0
 
 
 def bench_preference(args: argparse.Namespace) -> int:
     from tunesmith.bench.preference import run_bench
 
-    run_bench(args.json, budget_tokens=args.budget_tokens)
+    s = settings_from_args(args)
+    run_bench(s.json, budget_tokens=s.budget_tokens)
     return 0
 
 
 def bench_rl(args: argparse.Namespace) -> int:
     from tunesmith.bench.rl import run_bench
 
+    s = settings_from_args(args)
     run_bench(
-        args.json, steps=args.steps, prompts_per_step=args.prompts, group_size=args.group_size,
-        max_tokens=args.max_tokens, threads=args.threads or None,
+        s.json, steps=s.steps, prompts_per_step=s.prompts, group_size=s.group_size,
+        max_tokens=s.max_tokens, threads=s.threads or None,
     )  # fmt: skip
     return 0
 
@@ -226,21 +242,7 @@ def _data_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="inspect and prepare datasets")
     data_sub = p.add_subparsers(metavar="ACTION", required=True)
     p = data_sub.add_parser("inspect", help="formats, counts, token lengths, labels, duplicates")
-    p.add_argument("files", metavar="FILE", nargs="+", help="data files or directories")
-    p.add_argument("--format", default="auto", help="record format (default: auto per record)")
-    p.add_argument("--max-len", type=int, default=1024, help="count records longer than this")
-    p.add_argument("--tokenizer", metavar="DIR", help="tokenizer directory (default: shipped)")
-    p.add_argument(
-        "--field",
-        action="append",
-        help="label field to count (repeatable; "
-        "default: label, domain, category, task, language when present)",
-    )
-    p.add_argument(
-        "--plot", metavar="PNG", help="also write the token-length histogram here (default: none)"
-    )
-    p.add_argument("--no-tokens", action="store_true", help="skip token counting")
-    p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    add_settings_args(p, DataInspectSettings)
     p.set_defaults(command="data inspect")
     p = data_sub.add_parser(
         "prepare", help="clean, dedupe, filter, balance, augment, split", add_help=False
@@ -305,59 +307,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(command="config show")
 
     p = sub.add_parser("demo", help="run the end-to-end demo on the shipped tiny model")
-    p.add_argument("--output", metavar="DIR", help="output directory")
+    add_settings_args(p, DemoSettings)
     p.set_defaults(command="demo")
 
     p = sub.add_parser("bench", help="benchmarks against baselines")
     bench_sub = p.add_subparsers(metavar="BENCH", required=True)
-    p = bench_sub.add_parser("train", help="training throughput against the baseline")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    p.add_argument(
-        "--repeats", type=count(1), default=1, metavar="N", help="runs per arm, alternating"
-    )
-    p.add_argument("--model", default="tiny-qwen2", help="preset both arms train")
-    p.add_argument("--method", choices=["lora", "full"], default="lora", help="both arms")
-    p.add_argument(
-        "--precision", choices=["fp32", "bf16"], default="fp32", help="both arms (autocast)"
-    )
-    p.add_argument(
-        "--budget-tokens", type=int, default=200_000, help="real training tokens per arm"
-    )
-    p.set_defaults(command="bench train")
-    p = bench_sub.add_parser("data", help="near dedupe against the plain datasketch loop")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    p.add_argument("--docs", type=int, default=20_000, help="records in the generated corpus")
-    p.add_argument("--processes", type=int, default=0, help="hashing processes (0: one per CPU)")
-    p.add_argument("--seed", type=int, default=0, help="corpus seed")
-    p.set_defaults(command="bench data")
-    p = bench_sub.add_parser("memory", help="peak memory of every method, with and without GC")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    p.add_argument("--steps", type=int, default=2, help="optimizer steps per arm")
-    p.add_argument(
-        "--shape",
-        choices=["qwen-1.5b", "v2-lite"],
-        help="real dimensions (DeepSeek-R1-Distill-Qwen-1.5B, DeepSeek-V2-Lite) at few layers: "
-        "Trainer + PEFT against tunesmith, chunked loss, checkpointing (one step per arm)",
-    )
-    p.add_argument("--seq", type=int, nargs="+", default=[1024, 4096], help="with --shape")
-    p.add_argument(
-        "--layers", type=int, nargs="+", default=[1, 2], help="depths measured, with --shape"
-    )
-    p.add_argument("--arms", nargs="+", help="with --shape: only these arms (names as printed)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads per arm (0: all)")
-    p.set_defaults(command="bench memory")
-    p = bench_sub.add_parser("preference", help="DPO: TRL's DPOTrainer against tunesmith")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    p.add_argument("--budget-tokens", type=int, default=60_000, help="chosen tokens of the pairs")
-    p.set_defaults(command="bench preference")
-    p = bench_sub.add_parser("rl", help="GRPO: TRL's GRPOTrainer against tunesmith")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    p.add_argument("--steps", type=int, default=20, help="optimizer steps per arm")
-    p.add_argument("--prompts", type=int, default=8, help="prompts per step")
-    p.add_argument("--group-size", type=int, default=8, help="completions per prompt")
-    p.add_argument("--max-tokens", type=int, default=32, help="generated tokens at most")
-    p.add_argument("--threads", type=int, default=0, help="torch threads per arm (0: all)")
-    p.set_defaults(command="bench rl")
+    for name, schema, text in (
+        ("train", BenchTrainSettings, "training throughput against the baseline"),
+        ("data", BenchDataSettings, "near dedupe against the plain datasketch loop"),
+        ("memory", BenchMemorySettings, "peak memory of every method, with and without GC"),
+        ("preference", BenchPreferenceSettings, "DPO: TRL's DPOTrainer against tunesmith"),
+        ("rl", BenchRLSettings, "GRPO: TRL's GRPOTrainer against tunesmith"),
+    ):
+        p = bench_sub.add_parser(name, help=text)
+        add_settings_args(p, schema)
+        p.set_defaults(command=f"bench {name}")
     serve_cmd.add_bench_parser(bench_sub)
 
     _data_parsers(sub)

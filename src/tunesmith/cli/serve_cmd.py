@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from tunesmith.config.bench_settings import BenchServeSettings, check_bench_serve
 from tunesmith.config.serve_settings import (
     ChatSettings,
     EngineSettings,
@@ -146,27 +147,21 @@ def generate(args: argparse.Namespace) -> int:
 def bench_serve(args: argparse.Namespace) -> int:
     from tunesmith.bench.serve import run_bench
 
-    if len(args.requests) != len(args.concurrency):
-        raise ConfigError(
-            f"--requests needs one count per --concurrency level {args.concurrency}, "
-            f"got {args.requests}"
-        )
-    if min(args.concurrency + args.requests + [args.max_tokens, args.threads]) < 1:
-        raise ConfigError("--concurrency, --requests, --max-tokens and --threads must be >= 1")
+    s = settings_from_args(args, check=check_bench_serve)
     run_bench(
-        args.json,
-        model=args.model,
-        concurrency=tuple(args.concurrency),
-        requests=tuple(args.requests),
-        max_tokens=args.max_tokens,
-        rate_per_slot=args.rate,
-        threads=args.threads,
-        seed=args.seed,
-        engine_process=args.engine_process,
-        prefix_len=args.prefix_len,
-        prefix_prompts=args.prefix_prompts,
-        prefix_samples=args.prefix_samples,
-        compile_buckets=tuple(args.compile_buckets),
+        s.json,
+        model=s.model,
+        concurrency=tuple(s.concurrency),
+        requests=tuple(s.requests),
+        max_tokens=s.max_tokens,
+        rate_per_slot=s.rate,
+        threads=s.threads,
+        seed=s.seed,
+        engine_process=s.engine_process,
+        prefix_len=s.prefix_len,
+        prefix_prompts=s.prefix_prompts,
+        prefix_samples=s.prefix_samples,
+        compile_buckets=tuple(s.compile_buckets),
     )
     return 0
 
@@ -225,45 +220,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def add_bench_parser(bench_sub: argparse._SubParsersAction) -> None:
     """`tunesmith bench serve` (under main.py's `bench` group)."""
-    from tunesmith.bench.serve import DEFAULT_CONCURRENCY, DEFAULT_MODEL, DEFAULT_REQUESTS
-
     p = bench_sub.add_parser(
         "serve", help="tunesmith server over HTTP vs transformers generate_batch vs generate"
     )
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="preset or model directory")
-    p.add_argument(
-        "--concurrency",
-        type=int,
-        nargs="+",
-        default=list(DEFAULT_CONCURRENCY),
-        help="requests in flight at most (one run per level)",
-    )
-    p.add_argument(
-        "--requests",
-        type=int,
-        nargs="+",
-        default=list(DEFAULT_REQUESTS),
-        help="requests per concurrency level (one count per level)",
-    )
-    p.add_argument("--max-tokens", type=int, default=64, help="output tokens per request")
-    p.add_argument(
-        "--rate", type=float, default=8.0, help="Poisson arrivals per second per concurrency slot"
-    )
-    p.add_argument("--threads", type=int, default=1, help="torch threads in every arm")
-    p.add_argument("--seed", type=int, default=0, help="prompt and arrival seed")
-    p.add_argument("--engine-process", action="store_true", help="serve with --engine-process")
-    p.add_argument(
-        "--compile-buckets",
-        type=int,
-        nargs="+",
-        default=[],
-        metavar="N",
-        help="torch.compile the engine's forward for steps of up to N token rows",
-    )
-    p.add_argument("--prefix-len", type=int, default=256, help="shared prefix tokens (0: skip)")
-    p.add_argument("--prefix-prompts", type=int, default=4, help="shared-prefix prompts")
-    p.add_argument("--prefix-samples", type=int, default=8, help="samples per prompt")
+    add_settings_args(p, BenchServeSettings)
     p.set_defaults(command="bench serve")
 
 

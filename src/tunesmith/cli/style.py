@@ -3,7 +3,7 @@
 - every subcommand's `--help` starts with its one-line description (the line the parent lists);
 - every option shows its default (`(default: X)`) unless it has none worth showing;
 - the global logging flags (`--log-level`, `--log-json`, `--log-file`) may be given anywhere,
-  before or after the subcommand (`serve --log-level` stays serve's own flag);
+  before or after the subcommand (`serve --log-level` and `ui --log-level` stay their own);
 - an error that names a config key of the model section says the flag the user typed instead
   (`--model:` rather than `model.name_or_path:`) in commands that take flags, not a config.
 """
@@ -80,7 +80,7 @@ def hoist_global_flags(argv: list[str]) -> list[str]:
             rest += argv[i:]
             break
         flag = token.split("=", 1)[0]
-        own = command == "serve" and flag == "--log-level"  # serve's own server log level
+        own = command in ("serve", "ui") and flag == "--log-level"  # their server's own level
         if flag in GLOBAL_FLAGS and not own:
             takes_value = GLOBAL_FLAGS[flag] and "=" not in token
             front += argv[i : i + 1 + takes_value]

@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tunesmith.config.bench_settings import (
+    BenchDataSettings,
+    BenchMemorySettings,
+    BenchPreferenceSettings,
+    BenchRLSettings,
+    BenchServeSettings,
+    BenchTrainSettings,
+)
 from tunesmith.config.deploy_settings import DockerSettings, K8sSettings
 from tunesmith.config.export_settings import (
     GgufSettings,
@@ -20,9 +28,15 @@ from tunesmith.config.export_settings import (
 from tunesmith.config.jobs import JOB_SCHEMAS
 from tunesmith.config.schema import EVAL_METRICS, Config, opt
 from tunesmith.config.serve_settings import ChatSettings, GenerateSettings, ServeSettings
-
-DATA_FORMATS = ["auto", "messages", "sharegpt", "alpaca", "cqa", "text"]
-DTYPES = ["float32", "bfloat16", "float16"]
+from tunesmith.config.tool_settings import (
+    DATA_FORMATS,
+    DTYPES,
+    DataInspectSettings,
+    DemoSettings,
+    EvalCompareSettings,
+    ProfileSettings,
+    UiSettings,
+)
 
 
 @dataclass
@@ -74,6 +88,8 @@ SCHEMAS: dict[str, type] = {
     "train": Config,
     "eval run": EvalRunSettings,
     "eval score": EvalScoreSettings,
+    "eval compare": EvalCompareSettings,
+    "data inspect": DataInspectSettings,
     "export merge": MergeSettings,
     "export prune": PruneSettings,
     "export quantize": QuantizeSettings,
@@ -84,5 +100,14 @@ SCHEMAS: dict[str, type] = {
     "generate": GenerateSettings,
     "deploy docker": DockerSettings,
     "deploy k8s": K8sSettings,
+    "bench train": BenchTrainSettings,
+    "bench data": BenchDataSettings,
+    "bench memory": BenchMemorySettings,
+    "bench preference": BenchPreferenceSettings,
+    "bench rl": BenchRLSettings,
+    "bench serve": BenchServeSettings,
+    "profile": ProfileSettings,
+    "demo": DemoSettings,
+    "ui": UiSettings,
 }
 SCHEMAS.update(JOB_SCHEMAS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,16 +41,29 @@ class Source:
         return f" (in {self.name}, line {line})" if line else f" (in {self.name})"
 
 
+def did_you_mean(name: str, valid: Iterable[str], prefix: str = "") -> str:
+    """`; did you mean 'PREFIX.X'?` for the valid name nearest to `name`, else ''. Every
+    command's misspelled key (and `data prepare`'s misspelled step) is hinted here."""
+    close = difflib.get_close_matches(name, list(valid), n=1)
+    return f"; did you mean '{join(prefix, close[0])}'?" if close else ""
+
+
 def suggest(name: str, cls: type, prefix: str, root: type = Config) -> str:
+    """The hint after an unknown key `name` at `prefix` of schema `cls` (`root` the whole)."""
     elsewhere = [k for k, _ in walk(root) if k.rsplit(".", 1)[-1] == name]
     if elsewhere:  # right key, wrong section
         return f"; did you mean '{elsewhere[0]}'?"
     valid = list(fields_of(cls))
-    close = difflib.get_close_matches(name, valid, n=1)
-    if close:
-        return f"; did you mean '{join(prefix, close[0])}'?"
+    hint = did_you_mean(name, valid, prefix)
+    if hint:
+        return hint
     under = f" under '{prefix}'" if prefix else ""
     return f"; valid keys{under}: {', '.join(valid)}"
+
+
+def unknown_key(key: str, src: Source, hint: str = "") -> ConfigError:
+    """The one error of every command for a key its schema does not have."""
+    return ConfigError(f"unknown config key '{key}'{src.where(key)}{hint}")
 
 
 def set_value(obj: Any, parts: list[str], value: Any, src: Source, prefix: str = "") -> None:
@@ -59,8 +72,7 @@ def set_value(obj: Any, parts: list[str], value: Any, src: Source, prefix: str =
     key = join(prefix, name)
     infos = fields_of(type(obj))
     if name not in infos:
-        suggestion = suggest(name, type(obj), prefix, src.root)
-        raise ConfigError(f"unknown config key '{key}'{src.where(key)}{suggestion}")
+        raise unknown_key(key, src, suggest(name, type(obj), prefix, src.root))
     info = infos[name]
     if info.is_section:
         if rest:
@@ -70,9 +82,7 @@ def set_value(obj: Any, parts: list[str], value: Any, src: Source, prefix: str =
         return
     if rest:
         full = join(key, ".".join(rest))
-        raise ConfigError(
-            f"unknown config key '{full}'{src.where(full)}; '{key}' is a setting, not a section"
-        )
+        raise unknown_key(full, src, f"; '{key}' is a setting, not a section")
     setattr(obj, name, coerce(value, info, key, src.where(key), src.raw.get(key)))
 
 

@@ -161,6 +161,8 @@ def _help(info: FieldInfo) -> str:
     default = info.default()
     if info.meta.get("required"):
         details.insert(0, "required, here or in CONFIG")
+    elif info.hint is bool and default is True:  # the flag is --no-KEY
+        details.insert(0, "on by default; the flag turns it off")
     elif not (default is None or default is False or default in ("", [])):
         details.insert(0, f"default: {default}")
     text = info.help.replace("%", "%%")

@@ -17,13 +17,15 @@ import resource
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
+from tunesmith.config.settings import check_settings
+from tunesmith.config.tool_settings import ProfileSettings
 from tunesmith.errors import ConfigError
 from tunesmith.log import native_stderr_without
 from tunesmith.profile.flops import count_flops
@@ -31,52 +33,25 @@ from tunesmith.profile.load import load_for_profile
 from tunesmith.profile.modules import PREFIX, module_ranges
 from tunesmith.profile.peak import matmul_peak, sync
 
-MODES = ("train", "infer")
-DTYPES = ("float32", "bfloat16", "float16")
 MIB = 2**20
 
 
-@dataclass(frozen=True)
-class ProfileOptions:
-    model: str
-    adapter: str | None = None
-    batch_size: int = 4
-    seq_len: int = 128
-    mode: str = "train"
-    steps: int = 3
-    warmup: int = 1
-    dtype: str = "float32"
-    device: str = "auto"
-    """auto: cuda when available, else cpu"""
-    top: int = 10
-    output: str | None = None
-    """directory for profile.json and trace.json (default runs/profile/NAME-MODE)"""
-    seed: int = 0
+ProfileOptions = ProfileSettings  # the schema of `tunesmith profile` (config/tool_settings.py)
 
-    def check(self) -> None:
-        for flag in ("batch_size", "seq_len", "steps", "top"):
-            if getattr(self, flag) < 1:
-                raise ConfigError(
-                    f"--{flag.replace('_', '-')} must be >= 1, got {getattr(self, flag)}"
-                )
-        if self.warmup < 0:
-            raise ConfigError(f"--warmup must be >= 0, got {self.warmup}")
-        if self.mode not in MODES:
-            raise ConfigError(f"--mode '{self.mode}': expected one of {', '.join(MODES)}")
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"--dtype '{self.dtype}': expected one of {', '.join(DTYPES)}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"--device '{self.device}': expected auto, cpu or cuda")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("--device cuda: no CUDA device is available")
-        out = self.output_dir()
-        if out.exists() and not out.is_dir():
-            raise ConfigError(f"--output: '{out}' exists and is not a directory")
 
-    def output_dir(self) -> Path:
-        if self.output:
-            return Path(self.output)
-        return Path("runs") / "profile" / f"{Path(self.model.rstrip('/')).name}-{self.mode}"
+def output_dir(opts: ProfileSettings) -> Path:
+    if opts.output:
+        return Path(opts.output)
+    return Path("runs") / "profile" / f"{Path(opts.model.rstrip('/')).name}-{opts.mode}"
+
+
+def check_profile(opts: ProfileSettings) -> None:
+    """What the schema cannot know: a CUDA device, an output path that is not a file."""
+    if opts.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available")
+    out = output_dir(opts)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--output: '{out}' exists and is not a directory")
 
 
 def _device(name: str) -> torch.device:
@@ -126,9 +101,9 @@ def _check_vocab_and_length(model: torch.nn.Module, seq_len: int) -> int:
     return config.vocab_size
 
 
-def run_profile(opts: ProfileOptions) -> dict:
+def run_profile(opts: ProfileSettings) -> dict:
     """Profile; write OUTPUT/profile.json and OUTPUT/trace.json; return the report."""
-    opts.check()
+    check_settings(opts, check_profile)
     device = _device(opts.device)
     model = load_for_profile(
         opts.model, opts.adapter, dtype=opts.dtype, trainable=opts.mode == "train"
@@ -151,7 +126,7 @@ def run_profile(opts: ProfileOptions) -> dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
-    out_dir = opts.output_dir()
+    out_dir = output_dir(opts)
     out_dir.mkdir(parents=True, exist_ok=True)
     trace = out_dir / "trace.json"
     activities = [ProfilerActivity.CPU]

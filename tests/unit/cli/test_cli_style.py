@@ -10,6 +10,7 @@ import pytest
 
 from tunesmith.cli.main import build_parser, main
 from tunesmith.cli.style import flag_spelling, hoist_global_flags, subparsers
+from tunesmith.config.settings import settings_from_args
 
 
 def test_every_subcommand_has_a_description_and_every_option_help_with_its_default():
@@ -87,4 +88,4 @@ def test_bench_warning_suggests_a_flag_the_cli_accepts():
     text = console.export_text()
     assert "(try `tunesmith bench train --repeats 2`)" in text
     args = build_parser().parse_args(["bench", "train", "--repeats", "2"])
-    assert args.repeats == 2
+    assert settings_from_args(args).repeats == 2

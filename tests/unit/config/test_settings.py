@@ -103,8 +103,19 @@ def test_yaml_then_overrides_then_flags(tmp_path):
             "model_uri: pvc://m\nmin_replica: 1\n",
             "unknown config key 'min_replica' (in c.yaml, line 2); did you mean 'min_replicas'?",
         ),
+        (["bench", "train"], "model: tiny-qwen2\nbudget_token: 9\n", "unknown config key 'budget_token' (in c.yaml, line 2); did you mean 'budget_tokens'?"),
+        (["bench", "data"], "docs: 9\nproceses: 2\n", "unknown config key 'proceses' (in c.yaml, line 2); did you mean 'processes'?"),
+        (["bench", "memory"], "shape: v2-lite\nseqs: [512]\n", "unknown config key 'seqs' (in c.yaml, line 2); did you mean 'seq'?"),
+        (["bench", "preference"], "json: b.json\nbudget_tokns: 9\n", "unknown config key 'budget_tokns' (in c.yaml, line 2); did you mean 'budget_tokens'?"),
+        (["bench", "rl"], "steps: 2\nmax_token: 8\n", "unknown config key 'max_token' (in c.yaml, line 2); did you mean 'max_tokens'?"),
+        (["bench", "serve"], "model: tiny-qwen2\nconcurency: [1]\n", "unknown config key 'concurency' (in c.yaml, line 2); did you mean 'concurrency'?"),
+        (["data", "inspect"], "files: [a.jsonl]\nmax_lenn: 9\n", "unknown config key 'max_lenn' (in c.yaml, line 2); did you mean 'max_len'?"),
+        (["eval", "compare"], "runs: [a]\noutptu: o\n", "unknown config key 'outptu' (in c.yaml, line 2); did you mean 'output'?"),
+        (["profile"], "model: tiny-llama\nbatchsize: 2\n", "unknown config key 'batchsize' (in c.yaml, line 2); did you mean 'batch_size'?"),
+        (["demo"], "outptu: runs/d\n", "unknown config key 'outptu' (in c.yaml, line 1); did you mean 'output'?"),
+        (["ui"], "host: 127.0.0.1\nrun: runs\n", "unknown config key 'run' (in c.yaml, line 2); did you mean 'runs'?"),
     ],
-)
+)  # fmt: skip
 def test_misspelled_key_gets_did_you_mean(tmp_path, monkeypatch, capsys, command, text, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "c.yaml").write_text(text)
@@ -196,7 +207,8 @@ def test_every_command_schema_describes_its_fields():
         fields = describe_fields(schema)
         assert fields, command
         for f in fields:
-            assert f["help"] and f["flag"].startswith(("--", "DIR")), (command, f["key"])
+            assert f["help"], (command, f["key"])
+            assert f["flag"].startswith("--") or f["positional"], (command, f["key"])
 
 
 def test_fields_are_listed_for_generated_forms():

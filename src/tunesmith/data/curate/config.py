@@ -11,7 +11,6 @@ override, what was expected; unknown keys and steps suggest the nearest valid on
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +19,15 @@ from typing import Any
 import yaml
 
 from tunesmith.config.fields import show
-from tunesmith.config.load import Source, merge_values, set_value, split_override, suggest
+from tunesmith.config.load import (
+    Source,
+    did_you_mean,
+    merge_values,
+    set_value,
+    split_override,
+    suggest,
+    unknown_key,
+)
 from tunesmith.config.yaml_io import Loader, parse_value, read_yaml
 from tunesmith.data.curate.checks import check_prepare_config
 from tunesmith.data.curate.options import STEPS, PrepareConfig, StepSpec
@@ -37,17 +44,15 @@ def _merge(obj: Any, data: Any, src: Source, prefix: str) -> None:
     merge_values(obj, data, replace(src, root=type(obj)), prefix)
 
 
-def _unknown_section(key: str, src: Source) -> ConfigError:
-    hint = suggest(key, PrepareConfig, "", PrepareConfig)
-    return ConfigError(f"unknown config key '{key}'{src.where(key)}{hint}")
+def _unknown_section(key: str, src: Source, head: str | None = None) -> ConfigError:
+    return unknown_key(key, src, suggest(head or key, PrepareConfig, "", PrepareConfig))
 
 
 def _unknown_step(name: str, where: str) -> ConfigError:
     if name == "validate":
         hint = "; reading always validates and normalises records (settings under 'input')"
     else:
-        close = difflib.get_close_matches(name, list(STEPS), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(name, STEPS)
     return ConfigError(f"unknown step '{name}'{where}{hint} (steps: {', '.join(STEPS)})")
 
 
@@ -153,17 +158,17 @@ def _apply_override(cfg: PrepareConfig, text: str) -> None:
         elif len(rest) == 2:
             _set(spec.options, rest[1], value, src, f"steps.{name}")
         else:
-            raise ConfigError(f"unknown config key '{key}'{src.where(key)}")
+            raise unknown_key(key, src)
     elif head in ("input", "output"):
         if len(rest) > 1:
-            raise ConfigError(f"unknown config key '{key}'{src.where(key)}")
+            raise unknown_key(key, src)
         section = getattr(cfg, head)
         if rest:
             _set(section, rest[0], value, src, head)
         else:
             _merge(section, value, src, head)
     else:
-        raise ConfigError(str(_unknown_section(head, src)).replace(f"'{head}'", f"'{key}'", 1))
+        raise _unknown_section(key, src, head)
 
 
 def load_prepare_config(

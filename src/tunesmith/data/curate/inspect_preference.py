@@ -98,10 +98,10 @@ def print_preference_inspection(report: dict[str, Any], console: Any) -> None:
     console.print(table)
 
 
-def preference_report(args: Any, console: Any) -> dict[str, Any]:
-    """The `data inspect` CLI's path for preference files: report, printed."""
-    report = inspect_preference(
-        args.files, max_len=args.max_len, tokenizer=args.tokenizer, tokens=not args.no_tokens
-    )
+def preference_report(settings: Any, console: Any) -> dict[str, Any]:
+    """The `data inspect` CLI's path for preference files (`DataInspectSettings`): report,
+    printed."""
+    s = settings
+    report = inspect_preference(s.files, max_len=s.max_len, tokenizer=s.tokenizer, tokens=s.tokens)
     print_preference_inspection(report, console)
     return report
