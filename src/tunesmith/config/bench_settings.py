@@ -92,7 +92,7 @@ class BenchRLSettings:
     group_size: int = opt(
         8, "completions per prompt (GRPO needs 2 or more)", min=2, metavar="GROUP_SIZE"
     )
-    max_tokens: int = opt(32, "generated tokens at most", min=1, metavar="MAX_TOKENS")
+    max_tokens: int = opt(24, "generated tokens at most", min=1, metavar="MAX_TOKENS")
     threads: int = opt(0, "torch threads per arm (0: all)", min=0, metavar="THREADS")
 
 
