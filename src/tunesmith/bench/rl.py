@@ -59,22 +59,37 @@ def _write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def summarize(raw: dict) -> dict:
-    secs, gen = raw["train_seconds"], raw["generation_seconds"]
-    rewards = raw["rewards"]
+def _last_half(rewards: list[float]) -> float:
     half = rewards[len(rewards) // 2 :] or rewards
+    return sum(half) / max(len(half), 1)
+
+
+def summarize(runs: list[dict]) -> dict:
+    """One arm over its runs (one per seed): times and tokens summed, rewards averaged
+    step by step; reward_last_half_std is the spread of the per-seed last-half means."""
+    secs = sum(r["train_seconds"] for r in runs)
+    gen = sum(r["generation_seconds"] for r in runs)
+    steps = sum(r["steps"] for r in runs)
+    curves = [r["rewards"] for r in runs]
+    width = min(len(c) for c in curves)
+    mean_curve = [sum(c[i] for c in curves) / len(curves) for i in range(width)]
+    per_seed = [_last_half(c) for c in curves]
+    mean = sum(per_seed) / len(per_seed)
+    spread = (sum((x - mean) ** 2 for x in per_seed) / max(len(per_seed) - 1, 1)) ** 0.5
     return {
-        "steps": raw["steps"],
+        "steps": steps,
         "train_seconds": secs,
-        "steps_per_s": raw["steps"] / max(secs, 1e-9),
-        "rollout_tokens_per_s": raw["generated_tokens"] / max(gen, 1e-9),
+        "steps_per_s": steps / max(secs, 1e-9),
+        "rollout_tokens_per_s": sum(r["generated_tokens"] for r in runs) / max(gen, 1e-9),
         "generation_share": gen / max(secs, 1e-9),
-        "peak_rss_mb": raw["peak_rss_mb"],
-        "reward_first": rewards[0] if rewards else float("nan"),
-        "reward_last_half": sum(half) / max(len(half), 1),
-        "rewards": rewards,
-        "wall_seconds": raw["arm_seconds"],
-        "torch_threads": raw["torch_threads"],
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "reward_first": mean_curve[0] if mean_curve else float("nan"),
+        "reward_last_half": mean,
+        "reward_last_half_std": spread if len(runs) > 1 else float("nan"),
+        "reward_last_half_per_seed": per_seed,
+        "rewards": mean_curve,
+        "wall_seconds": sum(r["arm_seconds"] for r in runs),
+        "torch_threads": runs[0]["torch_threads"],
     }
 
 
@@ -86,6 +101,7 @@ ROWS = (
     ("peak RSS (MiB)", "peak_rss_mb", "{:,.0f}"),
     ("reward, first step (of 2)", "reward_first", "{:.3f}"),
     ("reward, mean of last half", "reward_last_half", "{:.3f}"),
+    ("  its spread over seeds (std)", "reward_last_half_std", "{:.3f}"),
 )
 
 
@@ -104,9 +120,10 @@ def run_bench(
     json_path: str | None = None, *, model: str = "tiny-deepseek-v3-base", steps: int = 20,
     prompts_per_step: int = 8, group_size: int = 8, max_tokens: int = 24, lr: float = 2e-3,
     beta: float = 0.0, temperature: float = 1.0, threads: int | None = None, seed: int = 42,
-    quiet: bool = False,
+    seeds: int = 1, quiet: bool = False,
 ) -> dict:  # fmt: skip
-    """Run both arms; print the table, return (and write) the report."""
+    """Run both arms (`seeds` times each: seed, seed + 1, ...); print the table, return
+    (and write) the report."""
     from rich.console import Console
 
     console = Console(quiet=quiet)
@@ -120,11 +137,9 @@ def run_bench(
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="tunesmith-bench-rl-") as tmp:
         work = Path(tmp)
-        train = _write_jsonl(work / "prompts.jsonl", make_prompts(steps * prompts_per_step, seed))
         spec = {
-            **settings, "train_file": str(train), "work_dir": str(work),
+            **settings, "work_dir": str(work), "start_model": str(work / "start-model"),
             "coldstart_file": str(_write_jsonl(work / "coldstart.jsonl", coldstart_records())),
-            "start_model": str(work / "start-model"),
         }  # fmt: skip
         spec_path = work / "spec.json"
         spec_path.write_text(json.dumps(spec, indent=2))
@@ -133,15 +148,20 @@ def run_bench(
                 "coldstart", spec_path, work / "coldstart.json", settings["threads"],
                 module="tunesmith.bench.rl_arms",
             )  # fmt: skip
-        spec["model"] = start["model"]
-        spec_path.write_text(json.dumps(spec, indent=2))
-        raw = {}
-        for arm in ARMS:
-            with console.status(f"bench rl: {arm} arm, {steps} steps"):
-                raw[arm] = train_arm(
-                    arm, spec_path, work / f"{arm}.json", settings["threads"],
-                    module="tunesmith.bench.rl_arms",
-                )  # fmt: skip
+        raw: dict[str, list[dict]] = {arm: [] for arm in ARMS}
+        for k in range(seeds):
+            s = seed + k
+            rows = make_prompts(steps * prompts_per_step, s)
+            spec.update(seed=s, model=start["model"], work_dir=str(work / f"seed{s}"),
+                        train_file=str(_write_jsonl(work / f"prompts-{s}.jsonl", rows)))  # fmt: skip
+            Path(spec["work_dir"]).mkdir()
+            spec_path.write_text(json.dumps(spec, indent=2))
+            for arm in ARMS:
+                with console.status(f"bench rl: {arm} arm, seed {s}, {steps} steps"):
+                    raw[arm].append(train_arm(
+                        arm, spec_path, work / f"{arm}-{s}.json", settings["threads"],
+                        module="tunesmith.bench.rl_arms",
+                    ))  # fmt: skip
     base, ours = summarize(raw["trl"]), summarize(raw["tunesmith"])
     report = {
         "trl": base,
@@ -150,7 +170,7 @@ def run_bench(
         "rollout_speedup": ours["rollout_tokens_per_s"] / max(base["rollout_tokens_per_s"], 1e-9),
         "rss_ratio": ours["peak_rss_mb"] / max(base["peak_rss_mb"], 1e-9),
         "reward_difference": ours["reward_last_half"] - base["reward_last_half"],
-        "settings": settings,
+        "settings": {**settings, "seeds": seeds},
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
     }
     print_table(report, console)

@@ -168,7 +168,7 @@ def bench_rl(args: argparse.Namespace) -> int:
     s = settings_from_args(args)
     run_bench(
         s.json, steps=s.steps, prompts_per_step=s.prompts, group_size=s.group_size,
-        max_tokens=s.max_tokens, threads=s.threads or None,
+        max_tokens=s.max_tokens, threads=s.threads or None, seeds=s.seeds,
     )  # fmt: skip
     return 0
 

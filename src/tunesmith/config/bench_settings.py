@@ -94,6 +94,10 @@ class BenchRLSettings:
     )
     max_tokens: int = opt(24, "generated tokens at most", min=1, metavar="MAX_TOKENS")
     threads: int = opt(0, "torch threads per arm (0: all)", min=0, metavar="THREADS")
+    seeds: int = opt(
+        1, "runs per arm (seed 42, 43, ...): rewards compared as mean and spread over them",
+        min=1, metavar="SEEDS",
+    )  # fmt: skip
 
 
 def check_bench_serve(s: BenchServeSettings) -> None:

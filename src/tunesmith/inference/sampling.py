@@ -60,11 +60,15 @@ def _draw_rows(rows: torch.Tensor, requests: list[Request]) -> list[int | None]:
     if not requests:
         return []
     params = [r.params for r in requests]
-    temps = torch.tensor([p.temperature for p in params], dtype=rows.dtype)
-    rows = truncate(rows / temps[:, None], [p.top_k for p in params], [p.top_p for p in params])
-    ok = ~(rows.isnan().any(-1) | rows.isposinf().any(-1) | rows.isneginf().all(-1))
-    tokens = draw(torch.softmax(rows, dim=-1), [r.generator for r in requests], ok.tolist())
-    return [t if good else None for t, good in zip(tokens, ok.tolist(), strict=True)]
+    temps = [p.temperature for p in params]
+    if any(t != 1.0 for t in temps):
+        rows = rows / torch.tensor(temps, dtype=rows.dtype)[:, None]
+    rows = truncate(rows, [p.top_k for p in params], [p.top_p for p in params])
+    probs = torch.softmax(rows, dim=-1)
+    # a nan or +inf logit, or every token banned, makes the row's softmax nan
+    ok = probs.sum(-1).isfinite().tolist()
+    tokens = draw(probs, [r.generator for r in requests], ok)
+    return [t if good else None for t, good in zip(tokens, ok, strict=True)]
 
 
 def draw(probs: torch.Tensor, generators: list, use: list[bool] | None = None) -> list[int]:
@@ -74,14 +78,16 @@ def draw(probs: torch.Tensor, generators: list, use: list[bool] | None = None) -
     use = use if use is not None else [True] * len(generators)
     u = torch.tensor(
         [g.random() if on else 0.0 for g, on in zip(generators, use, strict=True)],
-        dtype=torch.float64,
+        dtype=probs.dtype,
     )
-    cdf = probs.double().cumsum(dim=-1)
+    cdf = probs.nan_to_num(0.0).cumsum(dim=-1)
     target = (u * cdf[:, -1]).unsqueeze(1)
     tokens = torch.searchsorted(cdf, target, right=True).squeeze(1)
     vocab = probs.shape[-1]
-    last_possible = vocab - 1 - (probs.flip(-1) > 0).int().argmax(dim=-1)
-    tokens = torch.minimum(tokens, last_possible)
+    over = tokens >= vocab  # u * total rounded up to the total: the last possible token
+    if bool(over.any()):
+        last = vocab - 1 - (probs[over].flip(-1) > 0).int().argmax(dim=-1)
+        tokens[over] = last
     return [t if on else -1 for t, on in zip(tokens.tolist(), use, strict=True)]
 
 

@@ -93,8 +93,8 @@ def test_bench_rl_config_override_and_flag(here, monkeypatch):
     assert main(["bench", "rl", "rl.yaml", "max_tokens=8", "--threads", "1"]) == 0
     assert main(["bench", "rl"]) == 0  # the defaults; threads 0 means all
     assert calls == [
-        ((None,), {"steps": 2, "prompts_per_step": 2, "group_size": 4, "max_tokens": 8, "threads": 1}),
-        ((None,), {"steps": 20, "prompts_per_step": 8, "group_size": 8, "max_tokens": 24, "threads": None}),
+        ((None,), {"steps": 2, "prompts_per_step": 2, "group_size": 4, "max_tokens": 8, "threads": 1, "seeds": 1}),
+        ((None,), {"steps": 20, "prompts_per_step": 8, "group_size": 8, "max_tokens": 24, "threads": None, "seeds": 1}),
     ]  # fmt: skip
 
 

@@ -44,6 +44,25 @@ def test_inverse_cdf_draws_follow_the_distribution_and_skip_impossible_tokens() 
     )
 
 
+class _Fixed:
+    """A random stream whose every number is `value`."""
+
+    def __init__(self, value: float):
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+def test_a_uniform_at_the_top_of_the_range_still_picks_a_possible_token() -> None:
+    probs = torch.tensor([[0.25, 0.75, 0.0, 0.0], [0.5, 0.0, 0.5, 0.0]])
+    # 1 - 2**-53 rounds to 1.0 in float32: u * total is the total, past every cumsum entry
+    top = _Fixed(1.0 - 2**-53)
+    assert draw(probs, [top, top]) == [1, 2]
+    assert draw(probs, [_Fixed(0.0), _Fixed(0.0)]) == [0, 0]
+    assert draw(probs, [_Fixed(0.25), _Fixed(0.5)]) == [1, 2]
+
+
 def test_a_sampled_row_gets_the_same_token_alone_or_in_a_batch() -> None:
     logits = torch.randn(4, 64, generator=torch.Generator().manual_seed(1))
     params = [SamplingParams(temperature=0.7, top_p=0.9, seed=s) for s in (1, 2, 3)]
