@@ -89,6 +89,8 @@ def summarize(runs: list[dict]) -> dict:
         "reward_last_half_per_seed": per_seed,
         "rewards": mean_curve,
         "wall_seconds": sum(r["arm_seconds"] for r in runs),
+        "cpu_cores_busy": sum(r["arm_cpu_seconds"] for r in runs)
+        / max(sum(r["arm_seconds"] for r in runs), 1e-9),
         "torch_threads": runs[0]["torch_threads"],
     }
 
@@ -99,6 +101,7 @@ ROWS = (
     ("generation share of time", "generation_share", "{:.0%}"),
     ("train seconds", "train_seconds", "{:.1f}"),
     ("peak RSS (MiB)", "peak_rss_mb", "{:,.0f}"),
+    ("CPU use (cores busy, whole arm)", "cpu_cores_busy", "{:.2f}"),
     ("reward, first step (of 2)", "reward_first", "{:.3f}"),
     ("reward, mean of last half", "reward_last_half", "{:.3f}"),
     ("  its spread over seeds (std)", "reward_last_half_std", "{:.3f}"),

@@ -33,7 +33,8 @@ def test_trl_gets_the_same_rewards_as_tunesmith_on_message_completions() -> None
 def _run(rewards: list[float], seconds: float) -> dict:
     return {"train_seconds": seconds, "generation_seconds": seconds / 2, "steps": len(rewards),
             "rewards": rewards, "generated_tokens": 100.0, "peak_rss_mb": 500.0 + seconds,
-            "arm_seconds": seconds + 1, "torch_threads": 2}  # fmt: skip
+            "arm_seconds": seconds + 1, "arm_cpu_seconds": 1.5 * (seconds + 1),
+            "torch_threads": 2}  # fmt: skip
 
 
 def test_seeds_are_summed_for_speed_and_averaged_for_rewards() -> None:
@@ -45,4 +46,5 @@ def test_seeds_are_summed_for_speed_and_averaged_for_rewards() -> None:
     assert s["reward_last_half"] == pytest.approx(1.0)
     assert s["reward_last_half_std"] == pytest.approx(0.5**0.5 * 1.0)
     assert s["peak_rss_mb"] == 530.0
+    assert s["cpu_cores_busy"] == pytest.approx(1.5)
     assert summarize([_run([1.0, 2.0], 5.0)])["reward_last_half_std"] != 0.0  # nan: one seed
