@@ -3,6 +3,7 @@ gradients equal one causal SDPA call per sample."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -42,3 +43,34 @@ def test_bucketed_attention_equals_per_sample_sdpa_with_gradients() -> None:
     want = torch.autograd.grad((reference * weights).sum(), (q, k, v))
     for a, b in zip(got, want, strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_shared_prompts_on_a_dense_family_with_and_without_checkpointing(checkpointing) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    from tunesmith.config.schema import ModelConfig
+    from tunesmith.models.load import load_model_and_tokenizer
+    from tunesmith.training.rl.batch import pack, token_logps
+
+    torch.manual_seed(0)
+    model, _ = load_model_and_tokenizer(ModelConfig(name_or_path="tiny-qwen2"))
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear"))
+    if checkpointing:  # the layers' kwargs (prefix_groups) must survive the checkpoint wrapper
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    model.train()
+    prompts = [[5, 6, 7, 8, 9]] * 3 + [[11, 12, 13]] * 2
+    completions = [[20, 21], [22], [23, 24, 25], [26, 27], [28]]
+    results = []
+    for share in (True, False):
+        model.zero_grad()
+        logps, mask, _ = token_logps(model, pack(prompts, completions, share_prompts=share), 0.7)
+        (logps * mask).sum().backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        results.append((logps.detach(), grads))
+    (a, grads_a), (b, grads_b) = results
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    assert len(grads_a) == len(grads_b) > 0
+    for x, y in zip(grads_a, grads_b, strict=True):
+        torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-4)
