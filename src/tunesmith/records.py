@@ -6,7 +6,7 @@ them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -70,3 +70,23 @@ class PreferenceRecord:
     @property
     def paired(self) -> bool:
         return self.rejected is not None
+
+
+def message_dict(m: Message) -> dict[str, Any]:
+    """The OpenAI-shaped message: `reasoning_content` when it has reasoning, `tool_calls`
+    when it calls tools (ids kept), `tool_call_id` on a tool result that names one."""
+    d: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.reasoning is not None:
+        d["reasoning_content"] = m.reasoning
+    if m.tool_calls:
+        d["tool_calls"] = [
+            {
+                **({"id": c.id} if c.id is not None else {}),
+                "type": "function",
+                "function": {"name": c.name, "arguments": c.arguments},
+            }
+            for c in m.tool_calls
+        ]
+    if m.tool_call_id is not None:
+        d["tool_call_id"] = m.tool_call_id
+    return d

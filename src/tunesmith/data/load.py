@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Generic, TypeVar
 
 from tunesmith.data.formats import FORMATS, convert
 from tunesmith.data.limits import MAX_RECORD_CHARS, check_record_size
@@ -26,6 +27,7 @@ from tunesmith.errors import ConfigError, DataError
 from tunesmith.records import Conversation, Message
 
 ON_ERROR = ("raise", "skip")
+T = TypeVar("T")
 SIZE_KEY = "data.max_record_chars"
 
 
@@ -39,6 +41,53 @@ class LoadResult:
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     formats: dict[str, int] = field(default_factory=dict)
     """Format name -> number of kept conversations read in that format."""
+
+
+@dataclass
+class Checked(Generic[T]):
+    """Kept records (preference pairs, RL prompts) plus counts: records_in ==
+    len(records) + rejected; formats: format name -> kept records read in it."""
+
+    records: list[T] = field(default_factory=list)
+    records_in: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    formats: dict[str, int] = field(default_factory=dict)
+
+
+def check_records(
+    paths: Sequence[str | Path],
+    on_error: str,
+    make: Callable[[object, list[T]], T],
+    out: Checked[T],
+) -> Checked[T]:
+    """Read every record of `paths` into `out`: `make(data, kept so far)` makes one (an
+    object with `format` and `source`) or raises Invalid; a bad record raises its
+    `RecordError` (file:line, field, expected) or, with on_error="skip", is counted by
+    reason."""
+    if on_error not in ON_ERROR:
+        raise ConfigError(f"unknown on_error '{on_error}' (expected raise or skip)")
+    reasons: Counter[str] = Counter()
+    formats: Counter[str] = Counter()
+    for path in expand_paths(list(paths)):
+        for record in iter_records(path):
+            out.records_in += 1
+            try:
+                if record.error is not None:
+                    raise record.error
+                item = make(record.data, out.records)
+            except Invalid as invalid:
+                if on_error == "raise":
+                    raise RecordError(record, invalid) from None
+                reasons[invalid.reason] += 1
+                continue
+            item.source = f"{record.file}:{record.line}"
+            formats[item.format] += 1
+            out.records.append(item)
+    out.rejected = sum(reasons.values())
+    out.rejected_by_reason = dict(sorted(reasons.items()))
+    out.formats = dict(formats)
+    return out
 
 
 class RecordError(DataError):

@@ -24,13 +24,10 @@ into reasoning as for SFT (data/validate.split_think).
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunesmith.data.formats import SHAREGPT_ROLES
-from tunesmith.data.load import RecordError
-from tunesmith.data.sources import RawRecord, expand_paths, iter_records
+from tunesmith.data.load import Checked, check_records
 from tunesmith.data.validate import (
     Invalid,
     assistant_message,
@@ -98,7 +95,9 @@ def _turns(value: object, field_name: str, sharegpt: bool = False) -> list[Messa
     return [_message(m, f"{field_name}[{i}]", roles, *keys) for i, m in enumerate(value)]
 
 
-def _prompt(record: dict, key: str, sharegpt: bool = False) -> list[Message]:
+def prompt_turns(record: dict, key: str, sharegpt: bool = False) -> list[Message]:
+    """The prompt turns of `record[key]`: a string (one user turn), OpenAI messages or,
+    with `sharegpt`, ShareGPT turns (also the prompt reader of RL records, data/rl.py)."""
     value = record.get(key)
     if isinstance(value, str):
         turns = [Message("user", require_str(record, key))]
@@ -177,7 +176,7 @@ def convert(record: object, fmt: str = "auto") -> PreferenceRecord:
         )  # fmt: skip
     if name == "kto":
         return PreferenceRecord(
-            _prompt(record, "prompt"), _answer(record, "completion"), desirable=_label(record),
+            prompt_turns(record, "prompt"), _answer(record, "completion"), desirable=_label(record),
             format=name,
         )  # fmt: skip
     if name == "pair_implicit":
@@ -186,20 +185,13 @@ def convert(record: object, fmt: str = "auto") -> PreferenceRecord:
     sharegpt = name == "pair_sharegpt"
     key = {"pair": "prompt", "pair_messages": "messages", "pair_sharegpt": "conversations"}[name]
     return PreferenceRecord(
-        _prompt(record, key, sharegpt), _answer(record, "chosen", sharegpt),
+        prompt_turns(record, key, sharegpt), _answer(record, "chosen", sharegpt),
         _answer(record, "rejected", sharegpt), format=name,
     )  # fmt: skip
 
 
-@dataclass
-class PreferenceData:
+class PreferenceData(Checked[PreferenceRecord]):
     """Kept records plus counts: records_in == len(records) + rejected."""
-
-    records: list[PreferenceRecord] = field(default_factory=list)
-    records_in: int = 0
-    rejected: int = 0
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
-    formats: dict[str, int] = field(default_factory=dict)
 
     @property
     def paired(self) -> bool:
@@ -216,39 +208,20 @@ def load_preference(
         raise ConfigError(
             f"unknown preference format '{fmt}' (expected auto, {', '.join(FORMATS)})"
         )
-    out = PreferenceData()
-    reasons: Counter[str] = Counter()
-    formats: Counter[str] = Counter()
-    first: RawRecord | None = None
-    for path in expand_paths(paths):
-        for record in iter_records(path):
-            out.records_in += 1
-            try:
-                if record.error is not None:
-                    raise record.error
-                item = convert(record.data, fmt)
-                if out.records and item.paired != out.records[0].paired:
-                    raise _mixed(item, first)
-            except Invalid as invalid:
-                if on_error == "raise":
-                    raise RecordError(record, invalid) from None
-                reasons[invalid.reason] += 1
-                continue
-            item.source = f"{record.file}:{record.line}"
-            first = first or record
-            formats[item.format] += 1
-            out.records.append(item)
-    out.rejected = sum(reasons.values())
-    out.rejected_by_reason = dict(sorted(reasons.items()))
-    out.formats = dict(formats)
-    return out
+
+    def make(data: object, kept: list[PreferenceRecord]) -> PreferenceRecord:
+        item = convert(data, fmt)
+        if kept and item.paired != kept[0].paired:
+            raise _mixed(item, kept[0].source)
+        return item
+
+    return check_records(paths, on_error, make, PreferenceData())
 
 
-def _mixed(item: PreferenceRecord, first: RawRecord | None) -> Invalid:
+def _mixed(item: PreferenceRecord, first: str) -> Invalid:
     kinds = ("unpaired (kto)", "paired")
-    where = f" at {first.file}:{first.line}" if first is not None else ""
     return Invalid(
         "mixed_kinds",
-        f"a {kinds[item.paired]} record after {kinds[not item.paired]} records (first{where})",
+        f"a {kinds[item.paired]} record after {kinds[not item.paired]} records (first at {first})",
         expected="one kind per dataset: paired (chosen/rejected) or unpaired (completion/label)",
     )

@@ -22,18 +22,15 @@ data/sources (jsonl, json, csv, parquet, arrow, a directory) works.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tunesmith.data.formats import SHAREGPT_ROLES
-from tunesmith.data.load import ON_ERROR, RecordError
-from tunesmith.data.preference import _prompt as prompt_turns
-from tunesmith.data.sources import expand_paths, iter_records
+from tunesmith.data.load import Checked, check_records
+from tunesmith.data.preference import prompt_turns
 from tunesmith.data.validate import Invalid, type_name
-from tunesmith.errors import ConfigError
 from tunesmith.records import Message
 
 PROMPT_KEYS = ("prompt", "messages", "conversations", "question", "problem")
@@ -59,15 +56,8 @@ class RLRecord:
         return self.fields.get("answer")
 
 
-@dataclass
-class RLData:
-    """Kept records plus counts: records_in == len(records) + rejected."""
-
-    records: list[RLRecord] = field(default_factory=list)
-    records_in: int = 0
-    rejected: int = 0
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
-    formats: dict[str, int] = field(default_factory=dict)
+RLData = Checked[RLRecord]
+"""Kept records plus counts: records_in == len(records) + rejected."""
 
 
 def _check_answer(value: object, key: str) -> None:
@@ -144,29 +134,11 @@ def load_rl_records(
     field 'answer': wrong type: got object (expected ...)") or, with on_error="skip", are
     counted by reason. `required`: fields every record must hold (e.g. ("answer",) when the
     accuracy reward is on). `system_prompt` is added to prompts without a system turn."""
-    if on_error not in ON_ERROR:
-        raise ConfigError(f"unknown on_error '{on_error}' (expected raise or skip)")
-    out = RLData()
-    reasons: Counter[str] = Counter()
-    formats: Counter[str] = Counter()
-    for path in expand_paths(list(paths)):
-        for record in iter_records(path):
-            out.records_in += 1
-            try:
-                if record.error is not None:
-                    raise record.error
-                item = convert(record.data, required)
-            except Invalid as invalid:
-                if on_error == "raise":
-                    raise RecordError(record, invalid) from None
-                reasons[invalid.reason] += 1
-                continue
-            item.source = f"{record.file}:{record.line}"
-            if system_prompt is not None and item.prompt[0].role != "system":
-                item.prompt.insert(0, Message("system", system_prompt))
-            formats[item.format] += 1
-            out.records.append(item)
-    out.rejected = sum(reasons.values())
-    out.rejected_by_reason = dict(sorted(reasons.items()))
-    out.formats = dict(formats)
-    return out
+
+    def make(data: object, _: list[RLRecord]) -> RLRecord:
+        item = convert(data, required)
+        if system_prompt is not None and item.prompt[0].role != "system":
+            item.prompt.insert(0, Message("system", system_prompt))
+        return item
+
+    return check_records(paths, on_error, make, RLData())

@@ -25,7 +25,7 @@ from pathlib import Path
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from tunesmith.errors import ConfigError
-from tunesmith.records import Conversation, Message
+from tunesmith.records import Conversation, Message, message_dict
 from tunesmith.tokenize.tool_calls import render_calls, render_outputs, tools_block
 
 BOS = "<｜begin▁of▁sentence｜>"
@@ -225,26 +225,8 @@ def render_prompt(conv: Conversation, add_generation_prompt: bool = True) -> str
 
 
 def to_chat_messages(conv: Conversation) -> list[dict]:
-    """OpenAI-style dicts (`reasoning_content` on assistant turns that have reasoning,
-    `tool_calls` on those that call tools, `tool_call_id` on tool results that name one)."""
-    out: list[dict] = []
-    for m in conv.messages:
-        d: dict = {"role": m.role, "content": m.content}
-        if m.reasoning is not None:
-            d["reasoning_content"] = m.reasoning
-        if m.tool_calls:
-            d["tool_calls"] = [
-                {
-                    **({"id": c.id} if c.id is not None else {}),
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": c.arguments},
-                }
-                for c in m.tool_calls
-            ]
-        if m.tool_call_id is not None:
-            d["tool_call_id"] = m.tool_call_id
-        out.append(d)
-    return out
+    """OpenAI-style dicts (`records.message_dict` per turn)."""
+    return [message_dict(m) for m in conv.messages]
 
 
 def shipped_tokenizer_dir() -> Path:

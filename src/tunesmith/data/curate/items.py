@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tunesmith.records import Conversation, Message, ToolCall
+from tunesmith.records import Conversation, Message, ToolCall, message_dict
 
 FORMAT_KEYS = frozenset(
     {
@@ -92,25 +92,6 @@ def exact_key(conv: Conversation, lowercase: bool) -> str:
     parts = [f"{role}\x1e{_SPACES.sub(' ', text).strip()}" for role, text in segments(conv)]
     key = "\x1f".join(parts)
     return key.lower() if lowercase else key
-
-
-def message_dict(m: Message) -> dict[str, Any]:
-    """The OpenAI-shaped message (tool calls and the tool call id included)."""
-    d: dict[str, Any] = {"role": m.role, "content": m.content}
-    if m.reasoning is not None:
-        d["reasoning_content"] = m.reasoning
-    if m.tool_calls:
-        d["tool_calls"] = [
-            {
-                **({"id": c.id} if c.id is not None else {}),
-                "type": "function",
-                "function": {"name": c.name, "arguments": c.arguments},
-            }
-            for c in m.tool_calls
-        ]
-    if m.tool_call_id is not None:
-        d["tool_call_id"] = m.tool_call_id
-    return d
 
 
 def copy_message(m: Message) -> Message:
