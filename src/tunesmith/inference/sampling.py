@@ -80,11 +80,12 @@ def draw(probs: torch.Tensor, generators: list, use: list[bool] | None = None) -
         [g.random() if on else 0.0 for g, on in zip(generators, use, strict=True)],
         dtype=probs.dtype,
     )
-    cdf = probs.nan_to_num(0.0).cumsum(dim=-1)
+    cdf = probs.cumsum(dim=-1)  # rows not in `use` (no finite distribution) are never read
     target = (u * cdf[:, -1]).unsqueeze(1)
     tokens = torch.searchsorted(cdf, target, right=True).squeeze(1)
     vocab = probs.shape[-1]
-    over = tokens >= vocab  # u * total rounded up to the total: the last possible token
+    # u * total rounded up to the total: the last possible token
+    over = (tokens >= vocab) & torch.tensor(use)
     if bool(over.any()):
         last = vocab - 1 - (probs[over].flip(-1) > 0).int().argmax(dim=-1)
         tokens[over] = last
@@ -154,8 +155,12 @@ def truncate(
     one = rows.dim() == 1
     x = rows.unsqueeze(0) if one else rows
     n, vocab = x.shape
-    ks = torch.tensor(top_k if isinstance(top_k, list) else [top_k] * n)
-    ps = torch.tensor(top_p if isinstance(top_p, list) else [top_p] * n, dtype=x.dtype)
+    k_list = top_k if isinstance(top_k, list) else [top_k] * n
+    p_list = top_p if isinstance(top_p, list) else [top_p] * n
+    if all(not 0 < k < vocab for k in k_list) and all(p >= 1.0 for p in p_list):
+        return rows  # nothing to cut (the common case: no tensor work per step)
+    ks = torch.tensor(k_list)
+    ps = torch.tensor(p_list, dtype=x.dtype)
     cut_k = (ks > 0) & (ks < vocab)
     if bool(cut_k.any()):
         kmax = int(ks[cut_k].max())

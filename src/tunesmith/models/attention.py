@@ -135,23 +135,33 @@ def _shared_prefix_sdpa(
     parts = _Parts(q)
     _causal_buckets(parts, q, k, v, [(s, s + n) for s, n, _ in groups], scaling, dropout)
     for start, plen, members in groups:
-        m, width = len(members), max(n for _, n in members)
-        starts = torch.tensor([s for s, _ in members], device=q.device)
-        lens = torch.tensor([n for _, n in members], device=q.device)
-        offs = torch.arange(width, device=q.device)
-        index = starts.unsqueeze(1) + torch.minimum(offs.unsqueeze(0), lens.unsqueeze(1) - 1)
+        index, valid = _padded(members, q.device)
+        m, width = index.shape
         prompt = torch.arange(start, start + plen, device=q.device).expand(m, plen)
         keys = torch.cat([prompt, index], dim=1).reshape(-1)
-        cols = torch.arange(plen + width, device=q.device)
-        mask = (cols.unsqueeze(0) < plen) | (cols.unsqueeze(0) - plen <= offs.unsqueeze(1))
+        rows = torch.arange(width, device=q.device).unsqueeze(1)
+        cols = torch.arange(plen + width, device=q.device).unsqueeze(0)
+        mask = (cols < plen) | (cols - plen <= rows)
         out = F.scaled_dot_product_attention(
             _gather(q, index.reshape(-1), (m, width)),
             _gather(k, keys, (m, plen + width)),
             _gather(v, keys, (m, plen + width)),
             attn_mask=mask, dropout_p=dropout, scale=scaling, enable_gqa=q.shape[1] != k.shape[1],
         )  # fmt: skip
-        parts.add(out, index, offs.unsqueeze(0) < lens.unsqueeze(1))
+        parts.add(out, index, valid)
     return parts.assemble()
+
+
+def _padded(
+    spans: list[tuple[int, int]], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(index `[n, width]`, valid `[n, width]`) of (start, length) spans right-padded to the
+    longest: the padding repeats a span's last position (valid False there)."""
+    starts = torch.tensor([s for s, _ in spans], device=device)
+    lens = torch.tensor([n for _, n in spans], device=device)
+    offs = torch.arange(int(lens.max()), device=device).unsqueeze(0)
+    index = starts.unsqueeze(1) + torch.minimum(offs, lens.unsqueeze(1) - 1)
+    return index, offs < lens.unsqueeze(1)
 
 
 class _Parts:
@@ -182,17 +192,13 @@ def _causal_buckets(
 ) -> None:  # fmt: skip
     lengths = [e - s for s, e in bounds]
     for group in length_buckets(lengths):
-        width = lengths[group[0]]
-        starts = torch.tensor([bounds[i][0] for i in group], device=q.device)
-        lens = torch.tensor([lengths[i] for i in group], device=q.device)
-        offs = torch.arange(width, device=q.device)
-        index = starts.unsqueeze(1) + torch.minimum(offs.unsqueeze(0), lens.unsqueeze(1) - 1)
-        flat, shape = index.reshape(-1), (len(group), width)
+        index, valid = _padded([(bounds[i][0], lengths[i]) for i in group], q.device)
+        flat, shape = index.reshape(-1), tuple(index.shape)
         out = _causal_sdpa(
             _gather(q, flat, shape), _gather(k, flat, shape), _gather(v, flat, shape),
             scaling, dropout,
         )  # fmt: skip
-        parts.add(out, index, offs.unsqueeze(0) < lens.unsqueeze(1))
+        parts.add(out, index, valid)
 
 
 def varlen_mask(*args, attention_mask: torch.Tensor | None = None, **kwargs) -> torch.Tensor | None:
