@@ -11,29 +11,21 @@ tag) on training keys, for the short SFT cold start before GRPO (docs/rl.md).
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
-from tunesmith.demo.task import N_TRAIN_KEYS, QUESTION_TEMPLATES, chat_record, tag_table
+from tunesmith.data.tag_task import N_TRAIN_KEYS, coldstart_records, rl_records, tag_table
 
 OUT = Path(__file__).resolve().parents[1] / "examples" / "data" / "tags-rl"
 COLDSTART = 24
 
 
 def main() -> None:
-    table = tag_table()
-    keys = list(table)
+    keys = list(tag_table())
     rows = {
-        name: [
-            {"prompt": t.format(key=k), "answer": table[k]}
-            for k in pool
-            for t in QUESTION_TEMPLATES
-        ]
-        for name, pool in (("train", keys[:N_TRAIN_KEYS]), ("validation", keys[N_TRAIN_KEYS:]))
+        "train": rl_records(keys[:N_TRAIN_KEYS]),
+        "validation": rl_records(keys[N_TRAIN_KEYS:]),
+        "coldstart": coldstart_records(COLDSTART, seed=0),
     }
-    rng = random.Random(0)
-    combos = [(k, t) for k in keys[:N_TRAIN_KEYS] for t in QUESTION_TEMPLATES]
-    rows["coldstart"] = [chat_record(k, table[k], t) for k, t in rng.sample(combos, COLDSTART)]
     OUT.mkdir(parents=True, exist_ok=True)
     for name, items in rows.items():
         (OUT / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items))

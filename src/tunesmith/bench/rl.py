@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 from tunesmith.bench.train import run_arm as train_arm
-from tunesmith.data.tag_task import N_TRAIN_KEYS, QUESTION_TEMPLATES, chat_record, tag_table
+from tunesmith.data.tag_task import N_TRAIN_KEYS, coldstart_records, rl_records, tag_table
 
 ARMS = ("trl", "tunesmith")
 COLDSTART_RECORDS = 24
@@ -35,23 +35,9 @@ COLDSTART_RECORDS = 24
 
 def make_prompts(n: int, seed: int) -> list[dict]:
     """`n` tag questions about the training keys (every template), seeded order."""
-    table = tag_table()
-    rows = [
-        {"prompt": t.format(key=k), "answer": table[k]}
-        for k in list(table)[:N_TRAIN_KEYS]
-        for t in QUESTION_TEMPLATES
-    ]
-    rng = random.Random(seed)
-    rng.shuffle(rows)
+    rows = rl_records(list(tag_table())[:N_TRAIN_KEYS])
+    random.Random(seed).shuffle(rows)
     return [rows[i % len(rows)] for i in range(n)]
-
-
-def coldstart_records(seed: int = 0) -> list[dict]:
-    """The cold start's chat records: <think> recall, then the tag (training keys)."""
-    table = tag_table()
-    combos = [(k, t) for k in list(table)[:N_TRAIN_KEYS] for t in QUESTION_TEMPLATES]
-    picked = random.Random(seed).sample(combos, COLDSTART_RECORDS)
-    return [chat_record(k, table[k], t) for k, t in picked]
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -142,7 +128,9 @@ def run_bench(
         work = Path(tmp)
         spec = {
             **settings, "work_dir": str(work), "start_model": str(work / "start-model"),
-            "coldstart_file": str(_write_jsonl(work / "coldstart.jsonl", coldstart_records())),
+            "coldstart_file": str(
+                _write_jsonl(work / "coldstart.jsonl", coldstart_records(COLDSTART_RECORDS))
+            ),
         }  # fmt: skip
         spec_path = work / "spec.json"
         spec_path.write_text(json.dumps(spec, indent=2))

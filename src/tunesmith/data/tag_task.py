@@ -97,3 +97,19 @@ def chat_dataset(n_train: int, n_test: int, seed: int) -> tuple[list[dict], list
         return [chat_record(k, table[k], t) for k, t in picked]
 
     return draw(keys[:N_TRAIN_KEYS], n_train), draw(keys[N_TRAIN_KEYS:], n_test)
+
+
+def rl_records(keys: list[str]) -> list[dict]:
+    """Verifiable RL records {prompt, answer}: every question template about each key."""
+    table = tag_table()
+    return [
+        {"prompt": t.format(key=k), "answer": table[k]} for k in keys for t in QUESTION_TEMPLATES
+    ]
+
+
+def coldstart_records(n: int, seed: int = 0) -> list[dict]:
+    """`n` chat records (<think> recall, then the tag) on training keys: the SFT cold start
+    before GRPO (examples/grpo, `bench rl`)."""
+    table = tag_table()
+    combos = [(k, t) for k in list(table)[:N_TRAIN_KEYS] for t in QUESTION_TEMPLATES]
+    return [chat_record(k, table[k], t) for k, t in random.Random(seed).sample(combos, n)]

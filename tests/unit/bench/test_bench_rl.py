@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tunesmith.bench.rl import coldstart_records, make_prompts, summarize
+from tunesmith.bench.rl import COLDSTART_RECORDS, make_prompts, summarize
 from tunesmith.bench.rl_arms import trl_rewards
-from tunesmith.data.tag_task import tag_table
+from tunesmith.data.tag_task import coldstart_records, tag_table
 
 
 def test_prompts_are_tag_questions_with_their_answers() -> None:
@@ -17,8 +17,8 @@ def test_prompts_are_tag_questions_with_their_answers() -> None:
     for r in rows:
         key = next(k for k in table if f" {k}?" in r["prompt"] or f" {k}." in r["prompt"])
         assert r["answer"] == table[key]
-    assert len(coldstart_records()) == 24
-    assert coldstart_records()[0]["messages"][1]["content"].startswith("<think>\n")
+    assert len(coldstart_records(COLDSTART_RECORDS)) == 24
+    assert coldstart_records(24)[0]["messages"][1]["content"].startswith("<think>\n")
 
 
 def test_trl_gets_the_same_rewards_as_tunesmith_on_message_completions() -> None:
