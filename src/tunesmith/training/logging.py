@@ -33,7 +33,7 @@ class MetricsLogger:
         """On resume, drop records written after the checkpoint we restart from."""
         if not self.path.exists():
             return
-        kept = [r for r in _read_records(self.path) if r["step"] <= step]
+        kept = [r for r in read_metrics(self.path) if r["step"] <= step]
         self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
     def log(self, record: dict) -> None:
@@ -50,7 +50,7 @@ class MetricsLogger:
             tracker.close()
 
     def records(self) -> list[dict]:
-        return _read_records(self.path)
+        return read_metrics(self.path)
 
 
 def plot_loss_curve(records: list[dict], path: Path) -> None:
@@ -75,7 +75,13 @@ def plot_loss_curve(records: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _read_records(path: Path) -> list[dict]:
+def series(records: list[dict], key: str) -> tuple[list[int], list[float]]:
+    """(steps, values) of `key` over metrics records, NaN values left out."""
+    rows = [(r["step"], r[key]) for r in records if key in r and r[key] == r[key]]
+    return [s for s, _ in rows], [v for _, v in rows]
+
+
+def read_metrics(path: Path) -> list[dict]:
     """Records of a metrics.jsonl; a last line cut short by a killed process is ignored."""
     rows = []
     for line in path.read_text().splitlines():

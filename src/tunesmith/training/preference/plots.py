@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-
-def _series(records: list[dict], key: str) -> tuple[list[int], list[float]]:
-    rows = [(r["step"], r[key]) for r in records if key in r]
-    return [s for s, _ in rows], [v for _, v in rows]
+from tunesmith.training.logging import read_metrics, series
 
 
 def plot_preference(metrics: Path, path: Path) -> None:
@@ -17,22 +13,17 @@ def plot_preference(metrics: Path, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    records = []
-    for line in metrics.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
+    records = read_metrics(metrics)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for key, style in (("rewards/margins", "-"), ("eval_rewards/margins", "o-")):
-        xs, ys = _series(records, key)
+        xs, ys = series(records, key)
         if xs:
             left.plot(xs, ys, style, label=key)
     for key, style in (
         ("rewards/accuracies", "-"), ("eval_rewards/accuracies", "o-"),
         ("eval_pairwise_accuracy", "s--"), ("rewards/desirable", "-"),
     ):  # fmt: skip
-        xs, ys = _series(records, key)
+        xs, ys = series(records, key)
         if xs:
             right.plot(xs, ys, style, label=key)
     left.set_title("reward margin (chosen - rejected)")
